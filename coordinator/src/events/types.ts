@@ -1,0 +1,55 @@
+/**
+ * Typed events. Every state change in the coordinator emits one of these, written to the outbox in
+ * the same transaction as the change and then relayed to an {@link EventBus}.
+ */
+export interface EventMap {
+  'federation.created': { federationId: string; name: string };
+  'site.invited': { federationId: string; siteName: string };
+  'site.enrolled': { federationId: string; siteId: string; siteName: string };
+  'site.revoked': { federationId: string; siteId: string; reason: string };
+  'round.scheduled': { federationId: string; roundId: string; number: number };
+  'round.opened': { federationId: string; roundId: string; number: number; invitedSiteIds: string[] };
+  'round.update_accepted': {
+    federationId: string;
+    roundId: string;
+    siteId: string;
+    sampleCount: number;
+    digest: string;
+  };
+  'round.site_declined': { federationId: string; roundId: string; siteId: string; reason: string };
+  'round.sealing': { federationId: string; roundId: string };
+  'round.sealed': {
+    federationId: string;
+    roundId: string;
+    number: number;
+    modelVersion: number;
+    includedSiteIds: string[];
+    totalSamples: number;
+  };
+  'round.failed': { federationId: string; roundId: string; number: number; reason: string };
+  'round.cancelled': { federationId: string; roundId: string; number: number; reason: string };
+}
+
+export type EventTopic = keyof EventMap;
+
+/** One delivered event. `id` is the outbox row id: unique, increasing, used for de-duplication. */
+export interface BusEvent<T extends EventTopic = EventTopic> {
+  id: number;
+  topic: T;
+  payload: EventMap[T];
+  at: Date;
+}
+
+export type EventHandler = (event: BusEvent) => void | Promise<void>;
+
+/**
+ * Where relayed events go. Delivery is at-least-once from the outbox; implementations de-duplicate
+ * by `id` where they can (JetStream's message id does).
+ */
+export interface EventBus {
+  /** Publishes one event; resolves once the bus has durably accepted it. */
+  publish(event: BusEvent): Promise<void>;
+  /** Delivers every event published after this call to `handler`, in order. */
+  subscribe(handler: EventHandler): Promise<{ unsubscribe(): Promise<void> }>;
+  close(): Promise<void>;
+}
