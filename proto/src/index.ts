@@ -21,3 +21,4 @@ export const PROTO_FILES = [
   'radfed/v1/operator.proto',
   'radfed/v1/audit.proto',
 ] as const;
+export * from './client.js';

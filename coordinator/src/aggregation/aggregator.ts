@@ -1,0 +1,15 @@
+/**
+ * How the coordinator combines site updates. An aggregator only ever adds: it folds one update into
+ * a running sum, so memory stays O(model) whatever the number of sites. It never needs, and in the
+ * encrypted implementation never has, a key that reveals an individual update.
+ */
+export interface Aggregator {
+  /** Encoding name sites put in their upload header; anything else is refused. */
+  readonly encoding: string;
+  /** Exact size in bytes of one update for a model with `parameterCount` shared parameters. */
+  updateBytes(parameterCount: number): number;
+  /** Throws InvalidUpdateError when `update` is not a well-formed update; never mutates anything. */
+  validate(update: Uint8Array, parameterCount: number): void;
+  /** Returns running sum + update; `sum` undefined means the first update of the round. */
+  fold(sum: Uint8Array | undefined, update: Uint8Array): Uint8Array;
+}

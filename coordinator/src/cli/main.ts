@@ -1,0 +1,204 @@
+/**
+ * `radfed`: the operator's CLI. Tables by default, `--json` for scripts.
+ * Exit codes: 0 ok, 1 the coordinator refused or failed the call, 2 bad usage.
+ */
+import { parseArgs } from 'node:util';
+import { RoundState, RpcError } from '@radfed/proto';
+import { ago, renderRound, roundStateName, seconds, siteStateName, table, toJson } from './format.js';
+import { OperatorClient, tlsFromPkiDir } from './operator-client.js';
+
+const USAGE = `Usage: radfed <command> [options]
+
+Commands:
+  federations create NAME [--min-sites N] [--deadline SECONDS] [--max-samples N]
+                          [--epochs N] [--learning-rate X] [--batch-size N]
+  federations list
+  sites invite FEDERATION SITE_NAME [--ttl SECONDS]    prints a single-use enrolment token
+  sites list FEDERATION                                 sites, connection and last contact
+  sites revoke SITE_ID [--reason TEXT]
+  rounds schedule FEDERATION [--count N]                rounds run back to back
+  rounds list FEDERATION
+  rounds watch FEDERATION [--exit-when-idle]            live progress of rounds
+  rounds cancel ROUND_ID [--reason TEXT]
+
+Options:
+  --coordinator HOST:PORT  (RADFED_COORDINATOR, default 127.0.0.1:7443)
+  --pki-dir DIR            ca.crt + operator.crt/.key (RADFED_PKI_DIR, default .radfed/coordinator/pki)
+  --json                   machine-readable output
+`;
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      coordinator: { type: 'string' },
+      'pki-dir': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'min-sites': { type: 'string' },
+      deadline: { type: 'string' },
+      'max-samples': { type: 'string' },
+      epochs: { type: 'string' },
+      'learning-rate': { type: 'string' },
+      'batch-size': { type: 'string' },
+      ttl: { type: 'string' },
+      count: { type: 'string' },
+      reason: { type: 'string' },
+      'exit-when-idle': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const [group, verb, ...args] = positionals;
+  const int = (name: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${v}".`);
+    return n;
+  };
+  const need = (i: number, what: string): string => {
+    const v = args[i];
+    if (!v) throw new UsageError(`Missing ${what}.\n\n${USAGE}`);
+    return v;
+  };
+  const client = new OperatorClient({
+    address: values.coordinator ?? process.env.RADFED_COORDINATOR ?? '127.0.0.1:7443',
+    tls: tlsFromPkiDir(values['pki-dir'] ?? process.env.RADFED_PKI_DIR ?? '.radfed/coordinator/pki'),
+  });
+  const out = (json: unknown, text: () => string) =>
+    process.stdout.write(`${values.json ? toJson(json) : text()}\n`);
+  try {
+    switch (`${group} ${verb}`) {
+      case 'federations create': {
+        const { builtinModelSpec } = await import('@radfed/shared');
+        const spec = builtinModelSpec('dense-ae-32', {
+          ...(values.epochs ? { localEpochs: int('epochs', values.epochs)! } : {}),
+          ...(values['learning-rate'] ? { learningRate: int('learning-rate', values['learning-rate'])! } : {}),
+          ...(values['batch-size'] ? { batchSize: int('batch-size', values['batch-size'])! } : {}),
+        });
+        const { modelSpecToProto } = await import('../transport/convert.js');
+        const fed = await client.createFederation({
+          name: need(0, 'federation NAME'),
+          modelSpec: modelSpecToProto(spec),
+          minSites: int('min-sites', values['min-sites']) ?? 0,
+          roundDeadlineSeconds: int('deadline', values.deadline) ?? 0,
+          maxSamplesPerSite: int('max-samples', values['max-samples']) ?? 0,
+        });
+        out(fed, () => `Created federation ${fed.name} (${fed.id}): quorum ${fed.minSites}, deadline ${fed.roundDeadlineSeconds}s, ${fed.parameterCount} shared parameters.`);
+        return 0;
+      }
+      case 'federations list': {
+        const feds = await client.listFederations();
+        out(feds, () =>
+          table(
+            ['id', 'name', 'quorum', 'deadline', 'model version', 'parameters'],
+            feds.map((f) => [f.id, f.name, f.minSites, `${f.roundDeadlineSeconds}s`, Number(f.currentModelVersion), f.parameterCount]),
+          ),
+        );
+        return 0;
+      }
+      case 'sites invite': {
+        const inv = await client.inviteSite(need(0, 'FEDERATION'), need(1, 'SITE_NAME'), int('ttl', values.ttl) ?? 0);
+        out(inv, () =>
+          `Enrolment token for ${inv.siteName} (single use, expires ${inv.expiresAt?.toISOString()}):\n${inv.token}\n\n` +
+          `At the site: radfed-agent enrol --coordinator HOST:PORT --ca ca.crt --token ${inv.token}`,
+        );
+        return 0;
+      }
+      case 'sites list': {
+        const sites = await client.listSites(need(0, 'FEDERATION'));
+        out(sites, () =>
+          table(
+            ['id', 'name', 'state', 'connected', 'last contact'],
+            sites.map((s) => [s.id, s.name, siteStateName(s.state), s.connected ? 'yes' : 'no', ago(s.lastSeenAt)]),
+          ),
+        );
+        return 0;
+      }
+      case 'sites revoke': {
+        const site = await client.revokeSite(need(0, 'SITE_ID'), values.reason ?? '');
+        out(site, () => `Revoked ${site.name} (${site.id}).`);
+        return 0;
+      }
+      case 'rounds schedule': {
+        const rounds = await client.scheduleRounds(need(0, 'FEDERATION'), int('count', values.count) ?? 1);
+        out(rounds, () => `Scheduled rounds ${rounds.map((r) => r.number).join(', ')}; each opens when the one before it closes.`);
+        return 0;
+      }
+      case 'rounds list': {
+        const rounds = await client.listRounds(need(0, 'FEDERATION'));
+        out(rounds, () =>
+          table(
+            ['#', 'id', 'state', 'sites', 'samples', 'model', 'duration', 'note'],
+            rounds.map((r) => [
+              r.number,
+              r.id,
+              roundStateName(r.state),
+              `${r.participants.filter((p) => p.state === 2).length}/${r.participants.length}`,
+              Number(r.totalSamples),
+              r.state === RoundState.ROUND_STATE_SEALED ? `v${r.resultModelVersion}` : '-',
+              seconds(r.openedAt, r.closedAt),
+              r.failureReason,
+            ]),
+          ),
+        );
+        return 0;
+      }
+      case 'rounds watch': {
+        const fed = need(0, 'FEDERATION');
+        const names = new Map((await client.listSites(fed)).map((s) => [s.id, s.name]));
+        const ac = new AbortController();
+        process.once('SIGINT', () => ac.abort());
+        const idle = async () =>
+          (await client.listRounds(fed)).every((r) => r.state !== RoundState.ROUND_STATE_SCHEDULED && r.state !== RoundState.ROUND_STATE_OPEN && r.state !== RoundState.ROUND_STATE_SEALING);
+        if (values['exit-when-idle'] && (await idle())) return 0;
+        await client.watchRounds(
+          fed,
+          (u) => {
+            const r = u.round!;
+            if (values.json) process.stdout.write(`${JSON.stringify(JSON.parse(toJson(u)))}\n`);
+            else if (u.event === 'round.sealed' || u.event === 'round.failed' || u.event === 'round.cancelled') {
+              process.stdout.write(`${renderRound(r, names)}\n\n`);
+            } else {
+              const done = r.participants.filter((p) => p.state !== 1).length;
+              process.stdout.write(`round ${r.number} ${roundStateName(r.state)}: ${done}/${r.participants.length} sites answered (${u.event})\n`);
+            }
+            if (values['exit-when-idle'] && u.event !== 'round.update_accepted') {
+              void idle().then((yes) => yes && ac.abort());
+            }
+          },
+          ac.signal,
+        );
+        return 0;
+      }
+      case 'rounds cancel': {
+        const r = await client.cancelRound(need(0, 'ROUND_ID'), values.reason ?? '');
+        out(r, () => `Round ${r.number} is ${roundStateName(r.state)}.`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`Unknown command "${positionals.join(' ')}".\n\n${USAGE}`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof RpcError) {
+      process.stderr.write(`radfed: ${err.codeName}: ${err.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`radfed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  },
+);

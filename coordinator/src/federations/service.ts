@@ -1,0 +1,184 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { canonicalJson, fingerprint, InvalidCsrError, type ModelSpec, sha256Hex, signCsr } from '@radfed/shared';
+import {
+  FederationExistsError,
+  FederationNotFoundError,
+  InvalidCsrRequestError,
+  InvalidRequestError,
+  InvalidTokenError,
+  SiteNotFoundError,
+  TokenExpiredError,
+  TokenUsedError,
+} from '../errors.js';
+import { newId } from '../ids.js';
+import type { Db, Executor } from '../store/client.js';
+import * as federationQ from '../store/queries/federations.js';
+import type { FederationRow } from '../store/queries/federations.js';
+import { emit } from '../store/queries/outbox.js';
+import * as siteQ from '../store/queries/sites.js';
+import type { SiteRow } from '../store/queries/sites.js';
+import { type FederationSpec, parseFederationSpec } from './spec.js';
+
+export interface CertificateAuthority {
+  certPem: string;
+  keyPem: string;
+}
+
+export interface EnrolInput {
+  token: string;
+  csrPem: string;
+  signingPublicKey: Uint8Array;
+  keyWrapPublicKey: Uint8Array;
+}
+
+export interface EnrolResult {
+  site: SiteRow;
+  federation: FederationRow;
+  certificatePem: string;
+}
+
+/** Default lifetime of an enrolment token. */
+export const DEFAULT_TOKEN_TTL_SECONDS = 24 * 3600;
+
+/**
+ * Federations and their membership: creation from a validated spec, invitations (single-use,
+ * expiring tokens of which only a hash is stored) and enrolment (a certificate issued from a CSR made
+ * at the site, so the site's private key never reaches the coordinator).
+ */
+export class FederationService {
+  constructor(
+    private readonly db: Db,
+    private readonly ca: CertificateAuthority,
+    private readonly onCommit: () => void = () => {},
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async create(input: unknown): Promise<FederationRow> {
+    const spec = parseFederationSpec(input);
+    const { parameterCount, ...stored } = spec;
+    const row = await this.db.transaction(async (tx) => {
+      if (await federationQ.getFederationByName(tx, spec.name)) throw new FederationExistsError(spec.name);
+      const created = await federationQ.insertFederation(tx, {
+        id: newId('fd'),
+        name: spec.name,
+        spec: stored,
+        specHash: sha256Hex(canonicalJson(stored)),
+        parameterCount,
+        minSites: spec.minSites,
+        roundDeadlineSeconds: spec.roundDeadlineSeconds,
+        maxSamplesPerSite: spec.maxSamplesPerSite,
+      });
+      await emit(tx, 'federation.created', { federationId: created.id, name: created.name });
+      return created;
+    });
+    this.onCommit();
+    return row;
+  }
+
+  /** Finds a federation by id or by name. */
+  async resolve(ref: string, ex: Executor = this.db): Promise<FederationRow> {
+    const row = (await federationQ.getFederation(ex, ref)) ?? (await federationQ.getFederationByName(ex, ref));
+    if (!row) throw new FederationNotFoundError(ref);
+    return row;
+  }
+
+  list(): Promise<FederationRow[]> {
+    return federationQ.listFederations(this.db);
+  }
+
+  /** Creates a single-use enrolment token for a new site; returns the token, shown once. */
+  async invite(federationRef: string, siteName: string, ttlSeconds = DEFAULT_TOKEN_TTL_SECONDS) {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/.test(siteName)) {
+      throw new InvalidRequestError(
+        'Site names are 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit.',
+      );
+    }
+    if (ttlSeconds < 60 || ttlSeconds > 30 * 24 * 3600) {
+      throw new InvalidRequestError('Token lifetimes run from 60 seconds to 30 days.');
+    }
+    const fed = await this.resolve(federationRef);
+    const token = `rfd_${randomBytes(24).toString('base64url')}`;
+    const expiresAt = new Date(this.now().getTime() + ttlSeconds * 1000);
+    await this.db.transaction(async (tx) => {
+      if (await siteQ.getSiteByName(tx, fed.id, siteName)) {
+        throw new InvalidRequestError(`A site named "${siteName}" is already enrolled in ${fed.name}; pick another name.`);
+      }
+      await siteQ.insertToken(tx, { tokenHash: hashToken(token), federationId: fed.id, siteName, expiresAt });
+      await emit(tx, 'site.invited', { federationId: fed.id, siteName });
+    });
+    this.onCommit();
+    return { token, expiresAt, siteName, federation: fed };
+  }
+
+  /** Enrols a site: checks the token, issues a client certificate for its CSR, records its public keys. */
+  async enrol(input: EnrolInput): Promise<EnrolResult> {
+    if (input.signingPublicKey.byteLength !== 32 || input.keyWrapPublicKey.byteLength !== 32) {
+      throw new InvalidRequestError(
+        'Enrolment needs the raw 32-byte Ed25519 signing key and X25519 key-wrap key; upgrade the agent.',
+      );
+    }
+    const tokenHash = hashToken(input.token);
+    const token = await siteQ.getToken(this.db, tokenHash);
+    if (!token) throw new InvalidTokenError();
+    if (token.usedAt) throw new TokenUsedError();
+    if (token.expiresAt <= this.now()) throw new TokenExpiredError(token.expiresAt);
+    const siteId = newId('st');
+    let certificatePem: string;
+    try {
+      certificatePem = await signCsr(this.ca, input.csrPem, { siteId });
+    } catch (err) {
+      if (err instanceof InvalidCsrError) {
+        throw new InvalidCsrRequestError(`The certificate request is not valid (${err.message}); re-run enrolment.`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    const result = await this.db.transaction(async (tx) => {
+      if (!(await siteQ.consumeToken(tx, tokenHash, siteId, this.now()))) throw new TokenUsedError();
+      const federation = (await federationQ.getFederation(tx, token.federationId))!;
+      const site = await siteQ.insertSite(tx, {
+        id: siteId,
+        federationId: token.federationId,
+        name: token.siteName,
+        state: 'enrolled',
+        certFingerprint: fingerprint(certificatePem),
+        certPem: certificatePem,
+        signingPublicKey: Buffer.from(input.signingPublicKey).toString('base64'),
+        keyWrapPublicKey: Buffer.from(input.keyWrapPublicKey).toString('base64'),
+      });
+      await emit(tx, 'site.enrolled', { federationId: token.federationId, siteId, siteName: token.siteName });
+      return { site, federation, certificatePem };
+    });
+    this.onCommit();
+    return result;
+  }
+
+  async listSites(federationRef: string): Promise<SiteRow[]> {
+    const fed = await this.resolve(federationRef);
+    return siteQ.listSites(this.db, fed.id);
+  }
+
+  async revoke(siteId: string, reason: string): Promise<SiteRow> {
+    const row = await this.db.transaction(async (tx) => {
+      const site = await siteQ.revokeSite(tx, siteId, reason || 'revoked by the operator');
+      if (!site) throw new SiteNotFoundError(siteId);
+      await emit(tx, 'site.revoked', { federationId: site.federationId, siteId, reason: site.revokedReason ?? '' });
+      return site;
+    });
+    this.onCommit();
+    return row;
+  }
+}
+
+export function federationSpec(row: FederationRow): FederationSpec {
+  return { ...(row.spec as Omit<FederationSpec, 'name'>), name: row.name } as FederationSpec;
+}
+
+export function modelSpecOf(row: FederationRow): ModelSpec {
+  return federationSpec(row).modelSpec as ModelSpec;
+}
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}

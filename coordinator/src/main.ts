@@ -1,0 +1,104 @@
+/**
+ * `radfed-coordinator`: runs the coordinator (default) or prepares its dev PKI (`pki init`).
+ * Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { initDevPki } from '@radfed/shared';
+import { startCoordinator } from './app.js';
+import { loadCoordinatorConfig } from './config/config.js';
+import { ConfigError } from './errors.js';
+import { createLogger } from '@radfed/shared';
+
+const USAGE = `Usage: radfed-coordinator [serve] [options]
+       radfed-coordinator pki init [--pki-dir DIR] [--host NAME]...
+
+Options (each also settable in a JSON --config file or by environment variable):
+  --config FILE            JSON file with any of the settings below
+  --host ADDR              listen address (RADFED_HOST, default 127.0.0.1)
+  --port N                 gRPC port, 0 = any free port (RADFED_PORT, default 7443)
+  --data-dir DIR           PGlite data, blobs, dev PKI (RADFED_DATA_DIR, default .radfed/coordinator)
+  --database-url URL       PostgreSQL instead of PGlite (DATABASE_URL)
+  --nats-url URL           NATS JetStream events instead of in-process (NATS_URL)
+  --pki-dir DIR            CA and server certificate (RADFED_PKI_DIR, default DATA_DIR/pki)
+  --max-message-bytes N    largest accepted gRPC message (default 4194304)
+  --log-level LEVEL        debug|info|warn|error (RADFED_LOG_LEVEL, default info)
+  --port-file FILE         write the bound port here once listening
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'database-url': { type: 'string' },
+      'nats-url': { type: 'string' },
+      'nats-stream': { type: 'string' },
+      'pki-dir': { type: 'string' },
+      'max-message-bytes': { type: 'string' },
+      'heartbeat-seconds': { type: 'string' },
+      'log-level': { type: 'string' },
+      'port-file': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const command = positionals.join(' ') || 'serve';
+  const config = loadCoordinatorConfig({
+    config: values.config,
+    host: values.host,
+    port: values.port,
+    dataDir: values['data-dir'],
+    databaseUrl: values['database-url'],
+    natsUrl: values['nats-url'],
+    natsStream: values['nats-stream'],
+    pkiDir: values['pki-dir'],
+    maxMessageBytes: values['max-message-bytes'],
+    heartbeatSeconds: values['heartbeat-seconds'],
+    logLevel: values['log-level'],
+  });
+  if (command === 'pki init') {
+    const pki = await initDevPki(config.pkiDir, { hosts: config.hosts });
+    process.stdout.write(`${pki.created ? 'Created' : 'Found'} a development PKI in ${pki.dir}\n`);
+    return 0;
+  }
+  if (command !== 'serve') throw new ConfigError(`Unknown command "${command}".\n\n${USAGE}`);
+
+  const log = createLogger({ level: config.logLevel });
+  const coordinator = await startCoordinator(config, log);
+  if (values['port-file']) writeFileSync(values['port-file'], String(coordinator.port));
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      signals += 1;
+      if (signals > 1) process.exit(1);
+      log.info(`received ${sig}`);
+      coordinator.stop().then(resolve, (err: unknown) => {
+        log.error('unclean shutdown', { err: err as Error });
+        process.exit(1);
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError || (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`radfed-coordinator: ${(err as Error).message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`radfed-coordinator: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

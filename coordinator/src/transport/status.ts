@@ -1,0 +1,49 @@
+/**
+ * The one table that turns domain errors into gRPC statuses. A caller never sees a stack trace or
+ * an internal message: known failures carry their own actionable sentence, anything else becomes
+ * INTERNAL with an incident id that matches the coordinator's log line.
+ */
+import { randomBytes } from 'node:crypto';
+import { type ServiceError, status } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
+import { type ErrorKind, RadfedError } from '../errors.js';
+import type { Logger } from '@radfed/shared';
+
+const CODES: Record<ErrorKind, status> = {
+  'invalid-argument': status.INVALID_ARGUMENT,
+  'not-found': status.NOT_FOUND,
+  'already-exists': status.ALREADY_EXISTS,
+  'failed-precondition': status.FAILED_PRECONDITION,
+  'permission-denied': status.PERMISSION_DENIED,
+  unauthenticated: status.UNAUTHENTICATED,
+  'resource-exhausted': status.RESOURCE_EXHAUSTED,
+  unavailable: status.UNAVAILABLE,
+};
+
+export interface StatusObject {
+  code: status;
+  details: string;
+}
+
+export function toStatus(err: unknown, log: Logger, method: string): StatusObject {
+  if (err instanceof RadfedError) return { code: CODES[err.kind], details: err.message };
+  if (isServiceError(err)) return { code: err.code, details: err.details };
+  const incident = randomBytes(4).toString('hex');
+  log.error('internal error', { method, incident, err: err instanceof Error ? err : String(err), stack: (err as Error)?.stack });
+  return {
+    code: status.INTERNAL,
+    details: `The coordinator hit an internal error (incident ${incident}); the operator can find it in the logs.`,
+  };
+}
+
+export function toServiceError(s: StatusObject): ServiceError {
+  const e = new Error(s.details) as ServiceError;
+  e.code = s.code;
+  e.details = s.details;
+  e.metadata = new Metadata();
+  return e;
+}
+
+function isServiceError(err: unknown): err is ServiceError {
+  return typeof err === 'object' && err !== null && 'code' in err && 'details' in err && typeof (err as ServiceError).code === 'number';
+}

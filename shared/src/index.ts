@@ -1,0 +1,6 @@
+/** `@radfed/shared`: code both the coordinator and the site agent rely on. */
+export * from './canonical/index.js';
+export * from './errors.js';
+export * from './keys/index.js';
+export * from './logging/logger.js';
+export * from './pki/index.js';

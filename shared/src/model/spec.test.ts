@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import {
+  builtinModelSpec,
+  checkModelSpec,
+  type ModelSpec,
+  modelSpecSchema,
+  parameterCount,
+  SUPPORTED_ARCHITECTURES,
+  sharedParameterCount,
+} from './spec.js';
+
+describe('builtinModelSpec', () => {
+  it('describes dense-ae-32 with the documented layout and defaults', () => {
+    const spec = builtinModelSpec();
+    expect(spec).toEqual({
+      architecture: 'dense-ae-32',
+      inputSize: 32,
+      tensors: [
+        { name: 'encoder/kernel', shape: [1024, 64], shared: true },
+        { name: 'encoder/bias', shape: [64], shared: true },
+        { name: 'decoder/kernel', shape: [64, 1024], shared: true },
+        { name: 'decoder/bias', shape: [1024], shared: true },
+      ],
+      objective: 'denoising-reconstruction',
+      seed: 42,
+      localEpochs: 1,
+      batchSize: 16,
+      learningRate: 0.01,
+      fedproxMu: 0,
+    });
+    expect(checkModelSpec(spec)).toBeUndefined();
+  });
+
+  it('applies overrides and validates them', () => {
+    const spec = builtinModelSpec('dense-ae-32', { seed: 7, fedproxMu: 0.01, localEpochs: 3 });
+    expect(spec).toMatchObject({ seed: 7, fedproxMu: 0.01, localEpochs: 3, batchSize: 16 });
+    expect(() => builtinModelSpec('dense-ae-32', { batchSize: 0 })).toThrow(/batchSize/);
+  });
+
+  it('rejects unknown names, listing the supported ones', () => {
+    expect(() => builtinModelSpec('resnet-50')).toThrow(/dense-ae-32/);
+  });
+
+  it('returns a fresh object each call', () => {
+    const a = builtinModelSpec();
+    a.tensors[0]?.shape.push(1);
+    expect(builtinModelSpec().tensors[0]?.shape).toEqual([1024, 64]);
+  });
+});
+
+describe('parameter counts', () => {
+  it('counts all and shared parameters', () => {
+    const spec = builtinModelSpec();
+    expect(parameterCount(spec)).toBe(1024 * 64 + 64 + 64 * 1024 + 1024);
+    expect(sharedParameterCount(spec)).toBe(parameterCount(spec));
+
+    const fedbn: ModelSpec = {
+      ...spec,
+      tensors: spec.tensors.map((t) => ({ ...t, shared: !t.name.endsWith('/bias') })),
+    };
+    expect(sharedParameterCount(fedbn)).toBe(2 * 1024 * 64);
+  });
+});
+
+describe('modelSpecSchema', () => {
+  const valid = builtinModelSpec();
+
+  it.each([
+    ['non-positive inputSize', { inputSize: 0 }],
+    ['fractional batchSize', { batchSize: 1.5 }],
+    ['empty tensors', { tensors: [] }],
+    ['zero dimension', { tensors: [{ name: 'w', shape: [0], shared: true }] }],
+    ['empty shape', { tensors: [{ name: 'w', shape: [], shared: true }] }],
+    ['negative mu', { fedproxMu: -1 }],
+    ['zero learning rate', { learningRate: 0 }],
+    ['seed above uint32', { seed: 2 ** 32 }],
+    ['unknown key', { dropout: 0.5 }],
+    [
+      'duplicate tensor names',
+      {
+        tensors: [
+          { name: 'w', shape: [1], shared: true },
+          { name: 'w', shape: [2], shared: true },
+        ],
+      },
+    ],
+  ])('rejects %s', (_label, patch) => {
+    expect(modelSpecSchema.safeParse({ ...valid, ...patch }).success).toBe(false);
+  });
+
+  it('accepts the built-in spec', () => {
+    expect(modelSpecSchema.parse(valid)).toEqual(valid);
+  });
+});
+
+describe('checkModelSpec', () => {
+  const valid = builtinModelSpec();
+
+  it('lists supported architectures', () => {
+    expect(SUPPORTED_ARCHITECTURES).toContain('dense-ae-32');
+  });
+
+  it('names an unknown architecture', () => {
+    expect(checkModelSpec({ ...valid, architecture: 'vit-tiny' })).toMatch(/"vit-tiny" is not supported/);
+  });
+
+  it('names an unsupported objective', () => {
+    expect(checkModelSpec({ ...valid, objective: 'simclr' })).toMatch(/cannot train objective "simclr"/);
+  });
+
+  it('names an input size the architecture is not built for', () => {
+    expect(checkModelSpec({ ...valid, inputSize: 64 })).toMatch(/takes 32x32 images.*inputSize 64/);
+  });
+
+  it('names the first tensor that does not match the layout', () => {
+    const tensors = valid.tensors.map((t) => ({ ...t }));
+    tensors[2] = { name: 'decoder/kernel', shape: [32, 1024], shared: true };
+    expect(checkModelSpec({ ...valid, tensors })).toMatch(/Tensor 2 should be decoder\/kernel \[64, 1024\]/);
+    expect(checkModelSpec({ ...valid, tensors: valid.tensors.slice(0, 3) })).toMatch(/builds 4 tensors/);
+  });
+
+  it('refuses a spec with nothing shared', () => {
+    const tensors = valid.tensors.map((t) => ({ ...t, shared: false }));
+    expect(checkModelSpec({ ...valid, tensors })).toMatch(/nothing to aggregate/);
+  });
+
+  it('reports schema violations as a sentence', () => {
+    expect(checkModelSpec({ ...valid, batchSize: -3 })).toMatch(/malformed.*batchSize/s);
+  });
+});
