@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './keys/index.js';
 export * from './logging/logger.js';
 export * from './pki/index.js';
+export * from './model/index.js';

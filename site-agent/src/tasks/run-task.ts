@@ -58,7 +58,7 @@ export class TaskRunner {
     const images = dataset.images.slice(0, cap);
 
     const model = await this.o.client.downloadModel(task.federationId, version);
-    const local = pending?.weights.length === parameterCount(spec) ? pending.weights : initialWeights(spec);
+    const local = pending && pending.weights.length === parameterCount(spec) ? pending.weights : initialWeights(spec);
     let start: Float32Array;
     if (model.header.encoding === 'seed') {
       start = initialWeights(spec);

@@ -25,10 +25,6 @@ import {
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { Federation, HePreset, KeyBundle, ModelSpec, Receipt, SignedUpdate } from "./common.js";
 
-export const protobufPackage = "radfed.v1";
-
-export const protobufFileName = "radfed/v1/site.proto";
-
 export interface EnrolRequest {
   /** single-use, expiring token printed by `radfed site invite`. */
   token: string;
@@ -2925,7 +2921,7 @@ function floatToJson(value: number | null | undefined): number | string | null |
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint ? string | number | bigint
+type DeepPartial<T> = T extends bigint ? string | number | bigint
   : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
@@ -2962,7 +2958,7 @@ function isSet(value: any): boolean {
   return value !== null && value !== undefined;
 }
 
-export interface MessageFns<T> {
+interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;

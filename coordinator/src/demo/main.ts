@@ -1,0 +1,119 @@
+/**
+ * `pnpm demo`: a coordinator and three site agents as separate processes on loopback, talking gRPC
+ * over mutual TLS, on embedded defaults (PGlite, in-process events, local blob files, a dev CA made
+ * on first run). Three rounds of federated training on real DICOM images; a table per round.
+ * Ctrl-C stops every process it started.
+ */
+import { rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { RoundState } from '@radfed/proto';
+import { renderRound } from '../cli/format.js';
+import { OperatorClient, tlsFromPkiDir } from '../cli/operator-client.js';
+import { freePort, ProcessGroup, runToEnd, waitFor } from './processes.js';
+import { prepareSiteData } from './sample-data.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../../..');
+const COORDINATOR_BIN = join(repo, 'coordinator/bin/radfed-coordinator.mjs');
+const AGENT_BIN = join(repo, 'site-agent/bin/radfed-agent.mjs');
+
+const TERMINAL = new Set([RoundState.ROUND_STATE_SEALED, RoundState.ROUND_STATE_FAILED, RoundState.ROUND_STATE_CANCELLED]);
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      dir: { type: 'string', default: '.radfed/demo' },
+      deadline: { type: 'string', default: '120' },
+    },
+  });
+  const rounds = Number(values.rounds);
+  const root = resolve(values.dir);
+  const started = Date.now();
+  const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
+  const say = (msg: string) => process.stdout.write(`[${elapsed().padStart(6)}] ${msg}\n`);
+
+  // A fresh demo every run; the folder stays afterwards for inspection.
+  rmSync(root, { recursive: true, force: true });
+  const group = new ProcessGroup();
+  let stopping = false;
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping the coordinator and agents');
+    await group.stopAll();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(130));
+  process.on('SIGTERM', () => void shutdown(143));
+
+  const sites = prepareSiteData(join(root, 'data'));
+  const port = await freePort();
+  const address = `127.0.0.1:${port}`;
+  const coordinatorDir = join(root, 'coordinator');
+  const pkiDir = join(coordinatorDir, 'pki');
+  say(`starting the coordinator on ${address} (PGlite, in-process events, blobs in ${coordinatorDir})`);
+  const coordinator = group.start('coordinator', COORDINATOR_BIN, ['--data-dir', coordinatorDir, '--port', String(port)], {
+    logFile: join(root, 'logs/coordinator.log'),
+  });
+  coordinator.on('exit', (code) => {
+    if (!stopping) {
+      say(`the coordinator exited unexpectedly (code ${code}); see ${join(root, 'logs/coordinator.log')}`);
+      void shutdown(1);
+    }
+  });
+  const op = await waitFor('the coordinator to answer', async () => {
+    const c = new OperatorClient({ address, tls: tlsFromPkiDir(pkiDir) });
+    await c.listFederations();
+    return c;
+  });
+
+  const fed = await op.createFederation({ name: 'demo', minSites: 2, roundDeadlineSeconds: Number(values.deadline) });
+  say(`created federation "${fed.name}" (${fed.id}): quorum 2 of 3, ${fed.parameterCount} shared parameters`);
+
+  for (const site of sites) {
+    const invite = await op.inviteSite(fed.id, site.name);
+    const stateDir = join(root, 'agents', site.name);
+    const res = await runToEnd(AGENT_BIN, ['enrol', '--coordinator', address, '--ca', join(pkiDir, 'ca.crt'), '--token', invite.token, '--state-dir', stateDir]);
+    if (res.code !== 0) throw new Error(`enrolment of ${site.name} failed: ${res.out.trim()}`);
+    say(`${site.name} enrolled (CSR made at the site) with ${site.description}`);
+    const agent = group.start(site.name, AGENT_BIN, ['run', '--state-dir', stateDir, '--data', site.dir], {
+      logFile: join(root, 'logs', `${site.name}.log`),
+    });
+    agent.on('exit', (code) => !stopping && say(`${site.name} agent exited (code ${code})`));
+  }
+
+  const names = new Map((await op.listSites(fed.id)).map((s) => [s.id, s.name]));
+  await op.scheduleRounds(fed.id, rounds);
+  say(`scheduled ${rounds} rounds; agents train on their own images and upload n_i * w_i`);
+
+  const printed = new Set<number>();
+  await waitFor(
+    `${rounds} rounds to finish`,
+    async () => {
+      const all = await op.listRounds(fed.id);
+      for (const r of all) {
+        if (TERMINAL.has(r.state) && !printed.has(r.number)) {
+          printed.add(r.number);
+          process.stdout.write(`\n${renderRound(r, names)}\n\n`);
+        }
+      }
+      return all.length >= rounds && all.every((r) => TERMINAL.has(r.state)) ? all : undefined;
+    },
+    rounds * (Number(values.deadline) + 60) * 1000,
+    500,
+  );
+  const all = await op.listRounds(fed.id);
+  const sealed = all.filter((r) => r.state === RoundState.ROUND_STATE_SEALED).length;
+  say(`done: ${sealed}/${rounds} rounds sealed; logs in ${join(root, 'logs')}`);
+  op.close();
+  await shutdown(sealed === rounds ? 0 : 1);
+  return 0;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,15 @@
+/**
+ * Internals for this repository's contract and end-to-end suites only (`@radfed/coordinator/testing`).
+ * Not a public API.
+ */
+export { PlaintextAggregator } from './aggregation/plaintext.js';
+export { LocalBlobStore } from './blobs/index.js';
+export { renderRound } from './cli/format.js';
+export { freePort, ProcessGroup, runToEnd, waitFor } from './demo/processes.js';
+export { daikonDataDir, prepareSiteData } from './demo/sample-data.js';
+export * from './events/index.js';
+export { FederationService } from './federations/service.js';
+export { RoundEngine } from './rounds/engine.js';
+export * from './rounds/states.js';
+export * from './store/index.js';
+export { modelSpecToProto } from './transport/convert.js';

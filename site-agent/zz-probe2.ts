@@ -1,0 +1,14 @@
+import * as tf from '@tensorflow/tfjs';
+await tf.setBackend('cpu'); tf.enableProdMode();
+const t = (label: string, f: () => void, n = 10) => { f(); const s = performance.now(); for (let i = 0; i < n; i++) f(); console.log(label, ((performance.now() - s) / n).toFixed(2), 'ms'); };
+const a = tf.randomNormal([16, 1024]); const w = tf.randomNormal([1024, 64]); const w2 = tf.randomNormal([64, 1024]);
+t('matmul fwd1', () => tf.tidy(() => { tf.matMul(a, w).dataSync(); }));
+t('matmul fwd2', () => tf.tidy(() => { tf.matMul(tf.matMul(a, w), w2).dataSync(); }));
+t('matmul grad-like aT*g', () => tf.tidy(() => { tf.matMul(a, tf.randomNormal([16,64]), true, false).dataSync(); }));
+t('randomNormal seeded 16k', () => tf.tidy(() => { tf.randomNormal([16, 1024], 0, 0.25, 'float32', 5).dataSync(); }));
+const v1 = tf.variable(w), v2 = tf.variable(w2);
+const opt = tf.train.adam(0.01);
+t('minimize step', () => { const c = opt.minimize(() => tf.losses.meanSquaredError(a, tf.matMul(tf.relu(tf.matMul(a, v1)), v2)) as tf.Scalar, true, [v1, v2]); c!.dataSync(); c!.dispose(); });
+const sgd = tf.train.sgd(0.01);
+t('sgd step', () => { const c = sgd.minimize(() => tf.losses.meanSquaredError(a, tf.matMul(tf.relu(tf.matMul(a, v1)), v2)) as tf.Scalar, true, [v1, v2]); c!.dataSync(); c!.dispose(); });
+t('adam update only 132k', () => { tf.tidy(() => { const g = tf.variableGrads(() => tf.sum(v1).add(tf.sum(v2)) as tf.Scalar, [v1, v2]); opt.applyGradients(g.grads); }); });
