@@ -9,6 +9,9 @@ import { startCoordinator } from './app.js';
 import { loadCoordinatorConfig } from './config/config.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from '@radfed/shared';
+import { quietIpServerNameWarning } from '@radfed/shared';
+
+quietIpServerNameWarning();
 
 const USAGE = `Usage: radfed-coordinator [serve] [options]
        radfed-coordinator pki init [--pki-dir DIR] [--host NAME]...

@@ -5,3 +5,4 @@ export * from './keys/index.js';
 export * from './logging/logger.js';
 export * from './pki/index.js';
 export * from './model/index.js';
+export { quietIpServerNameWarning } from './logging/quiet-warnings.js';

@@ -13,6 +13,9 @@ import { TaskRunner } from './tasks/run-task.js';
 import { TaskLoop } from './tasks/task-loop.js';
 import { selectBackend, TfjsTrainer } from './training/index.js';
 import { SiteClient } from './transport/site-client.js';
+import { quietIpServerNameWarning } from '@radfed/shared';
+
+quietIpServerNameWarning();
 
 const USAGE = `Usage: radfed-agent <command> [options]
 

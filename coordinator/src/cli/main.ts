@@ -6,6 +6,9 @@ import { parseArgs } from 'node:util';
 import { RoundState, RpcError } from '@radfed/proto';
 import { ago, renderRound, roundStateName, seconds, siteStateName, table, toJson } from './format.js';
 import { OperatorClient, tlsFromPkiDir } from './operator-client.js';
+import { quietIpServerNameWarning } from '@radfed/shared';
+
+quietIpServerNameWarning();
 
 const USAGE = `Usage: radfed <command> [options]
 

@@ -13,6 +13,9 @@ import { renderRound } from '../cli/format.js';
 import { OperatorClient, tlsFromPkiDir } from '../cli/operator-client.js';
 import { freePort, ProcessGroup, runToEnd, waitFor } from './processes.js';
 import { prepareSiteData } from './sample-data.js';
+import { quietIpServerNameWarning } from '@radfed/shared';
+
+quietIpServerNameWarning();
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');

@@ -194,12 +194,15 @@ async function ingestFile(
 
 type WalkEntry = { path: string; stats: Stats } | { path: string; reason: string };
 
-/** Regular files under `root` in sorted path order; directories are entered once (symlink loops). */
+/**
+ * Regular files under `root`, directory by directory (a directory's files, then its subdirectories),
+ * names in code-unit order so the order is the same in every locale. Each directory is entered once,
+ * which also stops symlink loops.
+ */
 async function* walk(root: string, rootStats: Stats): AsyncGenerator<WalkEntry> {
   const visited = new Set<string>([`${rootStats.dev}:${rootStats.ino}`]);
   const pending: string[] = [root];
-  while (pending.length > 0) {
-    const dir = pending.shift() ?? root;
+  for (let dir = pending.shift(); dir !== undefined; dir = pending.shift()) {
     let names: string[];
     try {
       names = (await readdir(dir)).sort(byCodeUnits);
@@ -237,7 +240,6 @@ async function* walk(root: string, rootStats: Stats): AsyncGenerator<WalkEntry> 
         yield { path, reason: 'not a regular file (device, socket or pipe)' };
       }
     }
-    // Depth-first in name order, so the image order depends only on the tree.
     pending.unshift(...subdirs);
   }
 }

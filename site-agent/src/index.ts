@@ -1,0 +1,9 @@
+/** `@radfed/site-agent`: the hospital site's agent, usable in-process (tests, embedding). */
+export { loadDataset } from './data/index.js';
+export { AGENT_VERSION, enrol, type EnrolOptions } from './enrol/enrol.js';
+export * from './errors.js';
+export { type AgentIdentity, isEnrolled, loadIdentity } from './state/agent-state.js';
+export { TaskRunner, UPDATE_ENCODING } from './tasks/run-task.js';
+export { TaskLoop } from './tasks/task-loop.js';
+export { averageFromSum, sharedPart, weightedUpdate, withShared } from './tasks/weights.js';
+export { SiteClient, UPLOAD_CHUNK_BYTES } from './transport/site-client.js';
