@@ -40,6 +40,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   const bus = await createEventBus({
     natsUrl: config.natsUrl,
     stream: config.natsStream,
+    // One stream per deployment; its subjects are named after it so deployments sharing a NATS server never overlap.
+    subjectPrefix: config.natsStream.toLowerCase(),
     onError: (err) => log.warn('event handler failed', { err: err as Error }),
   });
   log.info(`event bus ready (${config.natsUrl ? 'NATS JetStream' : 'in-process'})`);

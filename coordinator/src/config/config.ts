@@ -20,7 +20,7 @@ export const coordinatorConfigSchema = z
     databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     /** NATS URL (JetStream); in-process events when absent. */
     natsUrl: z.string().regex(/^(nats|tls):\/\//, 'must be a nats:// URL').optional(),
-    /** JetStream stream name for events. */
+    /** JetStream stream name for events; subjects are `<lowercased name>.<topic>`. */
     natsStream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('RADFED'),
     /** Directory with ca.crt/ca.key/coordinator.crt/coordinator.key; a dev PKI is created there if empty. */
     pkiDir: z.string().optional(),

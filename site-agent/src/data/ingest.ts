@@ -210,9 +210,7 @@ async function* walk(root: string, rootStats: Stats): AsyncGenerator<WalkEntry> 
       if (dir === root) {
         throw new DatasetDirectoryError(
           `dataset directory ${root} cannot be listed: ${describeThrown(thrown)}`,
-          {
-            cause: thrown,
-          },
+          { cause: thrown },
         );
       }
       yield { path: dir, reason: `directory could not be listed: ${describeThrown(thrown)}` };
