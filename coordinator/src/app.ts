@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Logger } from '@radfed/shared';
 import { builtinModelSpec, initDevPki } from '@radfed/shared';
 import { PlaintextAggregator } from './aggregation/plaintext.js';
 import { LocalBlobStore } from './blobs/local-blob-store.js';
@@ -7,7 +8,6 @@ import { createEventBus } from './events/index.js';
 import { OutboxRelay } from './events/outbox-relay.js';
 import type { EventBus } from './events/types.js';
 import { FederationService } from './federations/service.js';
-import type { Logger } from '@radfed/shared';
 import { RoundEngine } from './rounds/engine.js';
 import { type DatabaseHandle, openDatabase } from './store/client.js';
 import * as federationQ from './store/queries/federations.js';
@@ -34,7 +34,10 @@ export interface Coordinator {
 export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<Coordinator> {
   const pki = await initDevPki(config.pkiDir, { hosts: config.hosts });
   if (pki.created) log.info(`created a development PKI in ${config.pkiDir}`);
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: join(config.dataDir, 'db') });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: join(config.dataDir, 'db'),
+  });
   log.info(`database ready (${database.driver})`);
   const blobs = new LocalBlobStore({ root: config.blobDir });
   const bus = await createEventBus({
@@ -55,7 +58,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   });
   const poke = () => relay.poke();
   const aggregator = new PlaintextAggregator();
-  const engine = new RoundEngine({ db: database.db, blobs, aggregator, log, onCommit: poke, tickMs: config.tickMs });
+  const engine = new RoundEngine({
+    db: database.db,
+    blobs,
+    aggregator,
+    log,
+    onCommit: poke,
+    tickMs: config.tickMs,
+  });
   const federations = new FederationService(database.db, pki.ca, poke);
   const auth = new Authenticator(database.db, pki.ca.certPem);
   const hub = new TaskHub(log, config.heartbeatSeconds * 1000);
@@ -65,9 +75,10 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     if (event.topic !== 'round.opened') return;
     const p = event.payload as { roundId: string; invitedSiteIds: string[] };
     const round = await roundQ.getRound(database.db, p.roundId);
-    if (!round || round.state !== 'open') return;
+    if (round?.state !== 'open') return;
     const fed = (await federationQ.getFederation(database.db, round.federationId))!;
-    for (const siteId of p.invitedSiteIds) hub.send(siteId, { event: { $case: 'train', value: trainTaskToProto(round, fed) } });
+    for (const siteId of p.invitedSiteIds)
+      hub.send(siteId, { event: { $case: 'train', value: trainTaskToProto(round, fed) } });
   });
   relay.start();
 
@@ -79,7 +90,17 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       tls: { caCertPem: pki.ca.certPem, certPem: pki.coordinator.certPem, keyPem: pki.coordinator.keyPem },
       maxMessageBytes: config.maxMessageBytes,
       log,
-      site: { db: database.db, blobs, aggregator, engine, federations, auth, hub, caCertPem: pki.ca.certPem, log },
+      site: {
+        db: database.db,
+        blobs,
+        aggregator,
+        engine,
+        federations,
+        auth,
+        hub,
+        caCertPem: pki.ca.certPem,
+        log,
+      },
       operator: {
         db: database.db,
         engine,
@@ -114,7 +135,9 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
         await engine.stop();
         hub.closeAll();
         await server.shutdown(config.shutdownGraceSeconds * 1000);
-        await relay.drain().catch((err: unknown) => log.warn('could not flush all events', { err: err as Error }));
+        await relay
+          .drain()
+          .catch((err: unknown) => log.warn('could not flush all events', { err: err as Error }));
         await relay.stop();
         await taskSub.unsubscribe();
         await bus.close();

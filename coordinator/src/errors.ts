@@ -113,7 +113,9 @@ export class TokenUsedError extends RadfedError {
   override name = 'TokenUsedError';
   readonly kind = 'permission-denied';
   constructor() {
-    super('This enrolment token was already used; each token enrols one site. Ask the operator for a new one.');
+    super(
+      'This enrolment token was already used; each token enrols one site. Ask the operator for a new one.',
+    );
   }
 }
 
@@ -134,7 +136,9 @@ export class NotInvitedError extends RadfedError {
   override name = 'NotInvitedError';
   readonly kind = 'permission-denied';
   constructor(number: number) {
-    super(`This site was not invited to round ${number}; it only takes updates from the sites it opened for.`);
+    super(
+      `This site was not invited to round ${number}; it only takes updates from the sites it opened for.`,
+    );
   }
 }
 
@@ -147,7 +151,9 @@ export class StaleModelError extends RadfedError {
   override name = 'StaleModelError';
   readonly kind = 'failed-precondition';
   constructor(got: number, want: number) {
-    super(`This update was trained from model version ${got}, but the round trains version ${want}; download ${want} and retrain.`);
+    super(
+      `This update was trained from model version ${got}, but the round trains version ${want}; download ${want} and retrain.`,
+    );
   }
 }
 
@@ -160,7 +166,9 @@ export class DigestMismatchError extends RadfedError {
   override name = 'DigestMismatchError';
   readonly kind = 'invalid-argument';
   constructor() {
-    super('The uploaded bytes do not match the sha256 in the header; nothing was stored, upload the update again.');
+    super(
+      'The uploaded bytes do not match the sha256 in the header; nothing was stored, upload the update again.',
+    );
   }
 }
 
@@ -193,6 +201,8 @@ export class FailedKeyBundleError extends RadfedError {
   override name = 'FailedKeyBundleError';
   readonly kind = 'failed-precondition';
   constructor() {
-    super('This federation uses the plaintext preset, which has no HE key bundle; key bundles exist only for HE presets.');
+    super(
+      'This federation uses the plaintext preset, which has no HE key bundle; key bundles exist only for HE presets.',
+    );
   }
 }

@@ -4,12 +4,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { initDevPki } from '@radfed/shared';
+import { createLogger, initDevPki, quietIpServerNameWarning } from '@radfed/shared';
 import { startCoordinator } from './app.js';
 import { loadCoordinatorConfig } from './config/config.js';
 import { ConfigError } from './errors.js';
-import { createLogger } from '@radfed/shared';
-import { quietIpServerNameWarning } from '@radfed/shared';
 
 quietIpServerNameWarning();
 
@@ -97,7 +95,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof ConfigError || (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+    if (
+      err instanceof ConfigError ||
+      (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
+    ) {
       process.stderr.write(`radfed-coordinator: ${(err as Error).message}\n`);
       process.exit(2);
     }

@@ -2,7 +2,14 @@
  * Client-side helpers shared by the operator CLI and the site agent: TLS channel credentials,
  * promise wrappers for unary calls, and the one error normaliser ({@link RpcError.from}).
  */
-import { type ChannelCredentials, type ClientOptions, credentials, type Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import {
+  type ChannelCredentials,
+  type ClientOptions,
+  credentials,
+  type Metadata,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
 
 export interface TlsMaterial {
   caCertPem: string;
@@ -47,7 +54,11 @@ export class RpcError extends Error {
 
   /** Whether retrying the same call later may succeed (connection trouble, not a refusal). */
   get retryable(): boolean {
-    return this.code === status.UNAVAILABLE || this.code === status.DEADLINE_EXCEEDED || this.code === status.RESOURCE_EXHAUSTED && /memory/i.test(this.message);
+    return (
+      this.code === status.UNAVAILABLE ||
+      this.code === status.DEADLINE_EXCEEDED ||
+      (this.code === status.RESOURCE_EXHAUSTED && /memory/i.test(this.message))
+    );
   }
 
   static from(err: unknown): RpcError {

@@ -5,11 +5,11 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+export { Timestamp } from './gen/google/protobuf/timestamp.js';
 export * from './gen/radfed/v1/audit.js';
 export * from './gen/radfed/v1/common.js';
 export * from './gen/radfed/v1/operator.js';
 export * from './gen/radfed/v1/site.js';
-export { Timestamp } from './gen/google/protobuf/timestamp.js';
 
 /** Directory holding `radfed/v1/*.proto`, for proto-loader and reflection. */
 export const PROTO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -3,6 +3,6 @@ export * from './canonical/index.js';
 export * from './errors.js';
 export * from './keys/index.js';
 export * from './logging/logger.js';
-export * from './pki/index.js';
-export * from './model/index.js';
 export { quietIpServerNameWarning } from './logging/quiet-warnings.js';
+export * from './model/index.js';
+export * from './pki/index.js';

@@ -13,7 +13,9 @@ export class NotEnrolledError extends Error {
 export class AlreadyEnrolledError extends Error {
   override name = 'AlreadyEnrolledError';
   constructor(stateDir: string, siteId: string) {
-    super(`${stateDir} already holds the enrolment of site ${siteId}; use another --state-dir to enrol a second site.`);
+    super(
+      `${stateDir} already holds the enrolment of site ${siteId}; use another --state-dir to enrol a second site.`,
+    );
   }
 }
 

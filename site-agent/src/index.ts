@@ -1,6 +1,6 @@
 /** `@radfed/site-agent`: the hospital site's agent, usable in-process (tests, embedding). */
 export { loadDataset } from './data/index.js';
-export { AGENT_VERSION, enrol, type EnrolOptions } from './enrol/enrol.js';
+export { AGENT_VERSION, type EnrolOptions, enrol } from './enrol/enrol.js';
 export * from './errors.js';
 export { type AgentIdentity, isEnrolled, loadIdentity } from './state/agent-state.js';
 export { TaskRunner, UPDATE_ENCODING } from './tasks/run-task.js';

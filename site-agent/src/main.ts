@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RpcError } from '@radfed/proto';
-import { createLogger } from '@radfed/shared';
+import { createLogger, quietIpServerNameWarning } from '@radfed/shared';
 import { loadDataset } from './data/index.js';
 import { AGENT_VERSION, enrol } from './enrol/enrol.js';
 import { loadIdentity } from './state/agent-state.js';
@@ -13,7 +13,6 @@ import { TaskRunner } from './tasks/run-task.js';
 import { TaskLoop } from './tasks/task-loop.js';
 import { selectBackend, TfjsTrainer } from './training/index.js';
 import { SiteClient } from './transport/site-client.js';
-import { quietIpServerNameWarning } from '@radfed/shared';
 
 quietIpServerNameWarning();
 
@@ -68,10 +67,14 @@ async function main(argv: string[]): Promise<number> {
     try {
       caCertPem = readFileSync(values.ca, 'utf8');
     } catch {
-      throw new UsageError(`Cannot read the federation CA certificate ${values.ca}; the operator gives you this file.`);
+      throw new UsageError(
+        `Cannot read the federation CA certificate ${values.ca}; the operator gives you this file.`,
+      );
     }
     const id = await enrol({ coordinator: values.coordinator, caCertPem, token: values.token, stateDir });
-    process.stdout.write(`Enrolled as ${id.siteName} (${id.siteId}) in federation ${id.federationId}; keys kept in ${stateDir}.\n`);
+    process.stdout.write(
+      `Enrolled as ${id.siteName} (${id.siteId}) in federation ${id.federationId}; keys kept in ${stateDir}.\n`,
+    );
     return 0;
   }
 
@@ -99,8 +102,18 @@ async function main(argv: string[]): Promise<number> {
     const log = createLogger({ level, base: { site_id: id.siteId, site: id.siteName } });
     const backend = await selectBackend();
     log.info(`training backend: ${backend.name}`);
-    const client = new SiteClient(id.coordinator, { caCertPem: id.caCertPem, certPem: id.certPem, keyPem: id.tlsKeyPem });
-    const runner = new TaskRunner({ client, trainer: new TfjsTrainer(), dataDir: values.data, stateDir, log });
+    const client = new SiteClient(id.coordinator, {
+      caCertPem: id.caCertPem,
+      certPem: id.certPem,
+      keyPem: id.tlsKeyPem,
+    });
+    const runner = new TaskRunner({
+      client,
+      trainer: new TfjsTrainer(),
+      dataDir: values.data,
+      stateDir,
+      log,
+    });
     const loop = new TaskLoop({ client, runner, log, agentVersion: AGENT_VERSION, backend: backend.name });
     const stop = () => {
       log.info('stopping');
@@ -121,11 +134,19 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof UsageError || (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+    if (
+      err instanceof UsageError ||
+      (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
+    ) {
       process.stderr.write(`radfed-agent: ${(err as Error).message}\n`);
       process.exit(2);
     }
-    const msg = err instanceof RpcError ? `${err.codeName}: ${err.message}` : err instanceof Error ? err.message : String(err);
+    const msg =
+      err instanceof RpcError
+        ? `${err.codeName}: ${err.message}`
+        : err instanceof Error
+          ? err.message
+          : String(err);
     process.stderr.write(`radfed-agent: ${msg}\n`);
     process.exit(1);
   },

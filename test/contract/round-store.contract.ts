@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import {
   type DatabaseHandle,
   FederationService,
+  federationQueries,
   LocalBlobStore,
   outboxQueries,
   PlaintextAggregator,
   RoundEngine,
   roundQueries,
-  federationQueries,
 } from '@radfed/coordinator/testing';
 import {
   builtinModelSpec,
@@ -42,8 +42,19 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
 
     const build = (h: DatabaseHandle) => {
       const blobs = new LocalBlobStore({ root: blobDir });
-      const engine = new RoundEngine({ db: h.db, blobs, aggregator: new PlaintextAggregator(), log: silentLogger, now: () => now });
-      const feds = new FederationService(h.db, ca, () => {}, () => now);
+      const engine = new RoundEngine({
+        db: h.db,
+        blobs,
+        aggregator: new PlaintextAggregator(),
+        log: silentLogger,
+        now: () => now,
+      });
+      const feds = new FederationService(
+        h.db,
+        ca,
+        () => {},
+        () => now,
+      );
       return { engine, feds, blobs };
     };
 
@@ -78,31 +89,67 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
 
     it('creates a federation with a seeded version 0 and refuses a duplicate name', async () => {
       const { feds } = build(handle);
-      const fed = await feds.create({ name: 'fed-a', modelSpec: tinySpec(), minSites: 2, roundDeadlineSeconds: 60, maxSamplesPerSite: 1000 });
+      const fed = await feds.create({
+        name: 'fed-a',
+        modelSpec: tinySpec(),
+        minSites: 2,
+        roundDeadlineSeconds: 60,
+        maxSamplesPerSite: 1000,
+      });
       expect(fed.currentModelVersion).toBe(0);
       expect(fed.parameterCount).toBe(132160);
-      expect(await federationQueries.getModelVersion(handle.db, fed.id, 0)).toMatchObject({ version: 0, blobKey: null });
-      await expect(feds.create({ name: 'fed-a', modelSpec: tinySpec(), minSites: 2, roundDeadlineSeconds: 60, maxSamplesPerSite: 1000 })).rejects.toThrow(/already exists/);
-      await expect(feds.create({ name: 'bad', modelSpec: tinySpec(), minSites: 0, roundDeadlineSeconds: 60, maxSamplesPerSite: 1 })).rejects.toThrow(/minSites/);
+      expect(await federationQueries.getModelVersion(handle.db, fed.id, 0)).toMatchObject({
+        version: 0,
+        blobKey: null,
+      });
+      await expect(
+        feds.create({
+          name: 'fed-a',
+          modelSpec: tinySpec(),
+          minSites: 2,
+          roundDeadlineSeconds: 60,
+          maxSamplesPerSite: 1000,
+        }),
+      ).rejects.toThrow(/already exists/);
+      await expect(
+        feds.create({
+          name: 'bad',
+          modelSpec: tinySpec(),
+          minSites: 0,
+          roundDeadlineSeconds: 60,
+          maxSamplesPerSite: 1,
+        }),
+      ).rejects.toThrow(/minSites/);
     });
 
     it('enrols with a single-use, expiring token', async () => {
       const { feds } = build(handle);
       const { token } = await feds.invite('fed-a', 'site-x', 120);
       const csr = await createCsr({ commonName: 'x' });
-      const keys = { signingPublicKey: generateSigningKeyPair().publicKeyRaw, keyWrapPublicKey: generateKeyWrapKeyPair().publicKeyRaw };
+      const keys = {
+        signingPublicKey: generateSigningKeyPair().publicKeyRaw,
+        keyWrapPublicKey: generateKeyWrapKeyPair().publicKeyRaw,
+      };
       const res = await feds.enrol({ token, csrPem: csr.csrPem, ...keys });
       expect(res.site.state).toBe('enrolled');
       await expect(feds.enrol({ token, csrPem: csr.csrPem, ...keys })).rejects.toThrow(/already used/);
       const late = await feds.invite('fed-a', 'site-y', 60);
       now = new Date(now.getTime() + 61_000);
       await expect(feds.enrol({ token: late.token, csrPem: csr.csrPem, ...keys })).rejects.toThrow(/expired/);
-      await expect(feds.enrol({ token: 'rfd_nope', csrPem: csr.csrPem, ...keys })).rejects.toThrow(/not valid/);
+      await expect(feds.enrol({ token: 'rfd_nope', csrPem: csr.csrPem, ...keys })).rejects.toThrow(
+        /not valid/,
+      );
     });
 
     it('opens at quorum, folds each update once, and seals into the next model version', async () => {
       const { engine, feds, blobs } = build(handle);
-      const fed = await feds.create({ name: 'fed-b', modelSpec: tinySpec(), minSites: 2, roundDeadlineSeconds: 60, maxSamplesPerSite: 1000 });
+      const fed = await feds.create({
+        name: 'fed-b',
+        modelSpec: tinySpec(),
+        minSites: 2,
+        roundDeadlineSeconds: 60,
+        maxSamplesPerSite: 1000,
+      });
       const [r1] = await engine.schedule(fed.id, 2);
       await engine.tick();
       expect((await roundQueries.getRound(handle.db, r1!.id))!.state).toBe('scheduled'); // no sites yet
@@ -114,13 +161,45 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
       expect(open.modelVersion).toBe(0);
       const P = fed.parameterCount;
       const ua = update(P, 1, 10);
-      await engine.submit({ roundId: open.id, siteId: a.site.id, modelVersion: 0, update: ua, digest: 'da', sampleCount: 10, metrics: { loss: 1 } });
-      const dup = await engine.submit({ roundId: open.id, siteId: a.site.id, modelVersion: 0, update: ua, digest: 'da', sampleCount: 10, metrics: { loss: 1 } });
+      await engine.submit({
+        roundId: open.id,
+        siteId: a.site.id,
+        modelVersion: 0,
+        update: ua,
+        digest: 'da',
+        sampleCount: 10,
+        metrics: { loss: 1 },
+      });
+      const dup = await engine.submit({
+        roundId: open.id,
+        siteId: a.site.id,
+        modelVersion: 0,
+        update: ua,
+        digest: 'da',
+        sampleCount: 10,
+        metrics: { loss: 1 },
+      });
       expect(dup.duplicate).toBe(true);
       await expect(
-        engine.submit({ roundId: open.id, siteId: a.site.id, modelVersion: 0, update: ua, digest: 'other', sampleCount: 10, metrics: {} }),
+        engine.submit({
+          roundId: open.id,
+          siteId: a.site.id,
+          modelVersion: 0,
+          update: ua,
+          digest: 'other',
+          sampleCount: 10,
+          metrics: {},
+        }),
       ).rejects.toThrow(/different update/);
-      await engine.submit({ roundId: open.id, siteId: b.site.id, modelVersion: 0, update: update(P, 3, 30), digest: 'db', sampleCount: 30, metrics: { loss: 3 } });
+      await engine.submit({
+        roundId: open.id,
+        siteId: b.site.id,
+        modelVersion: 0,
+        update: update(P, 3, 30),
+        digest: 'db',
+        sampleCount: 30,
+        metrics: { loss: 3 },
+      });
       const sealed = (await roundQueries.getRound(handle.db, open.id))!;
       expect(sealed.state).toBe('sealed');
       expect(sealed.totalSamples).toBe(40);
@@ -137,37 +216,83 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
 
     it('fails a round below quorum at its deadline with a reason, and refuses late updates', async () => {
       const { engine, feds } = build(handle);
-      const fed = await feds.create({ name: 'fed-c', modelSpec: tinySpec(), minSites: 2, roundDeadlineSeconds: 30, maxSamplesPerSite: 1000 });
+      const fed = await feds.create({
+        name: 'fed-c',
+        modelSpec: tinySpec(),
+        minSites: 2,
+        roundDeadlineSeconds: 30,
+        maxSamplesPerSite: 1000,
+      });
       const a = await enrolSite(feds, fed.id, 'a');
       await enrolSite(feds, fed.id, 'b');
       const [r] = await engine.schedule(fed.id, 1);
       await engine.tick();
-      await engine.submit({ roundId: r!.id, siteId: a.site.id, modelVersion: 0, update: update(fed.parameterCount, 1, 5), digest: 'x', sampleCount: 5, metrics: {} });
+      await engine.submit({
+        roundId: r!.id,
+        siteId: a.site.id,
+        modelVersion: 0,
+        update: update(fed.parameterCount, 1, 5),
+        digest: 'x',
+        sampleCount: 5,
+        metrics: {},
+      });
       now = new Date(now.getTime() + 31_000);
       await engine.tick();
       const failed = (await roundQueries.getRound(handle.db, r!.id))!;
       expect(failed.state).toBe('failed');
-      expect(failed.failureReason).toMatch(/only 1 of the 2 required sites submitted before the deadline \(0 declined, 1 silent\)/);
+      expect(failed.failureReason).toMatch(
+        /only 1 of the 2 required sites submitted before the deadline \(0 declined, 1 silent\)/,
+      );
       const parts = await roundQueries.listParticipants(handle.db, r!.id);
       expect(parts.map((p) => p.state).sort()).toEqual(['missed', 'submitted']);
       await expect(
-        engine.submit({ roundId: r!.id, siteId: a.site.id, modelVersion: 0, update: update(fed.parameterCount, 1, 5), digest: 'y', sampleCount: 5, metrics: {} }),
+        engine.submit({
+          roundId: r!.id,
+          siteId: a.site.id,
+          modelVersion: 0,
+          update: update(fed.parameterCount, 1, 5),
+          digest: 'y',
+          sampleCount: 5,
+          metrics: {},
+        }),
       ).rejects.toThrow(/different update|failed/);
     });
 
     it('seals at quorum after the deadline when a site stays silent', async () => {
       const { engine, feds } = build(handle);
-      const fed = await feds.create({ name: 'fed-d', modelSpec: tinySpec(), minSites: 2, roundDeadlineSeconds: 30, maxSamplesPerSite: 1000 });
-      const sites = [await enrolSite(feds, fed.id, 'a'), await enrolSite(feds, fed.id, 'b'), await enrolSite(feds, fed.id, 'c')];
+      const fed = await feds.create({
+        name: 'fed-d',
+        modelSpec: tinySpec(),
+        minSites: 2,
+        roundDeadlineSeconds: 30,
+        maxSamplesPerSite: 1000,
+      });
+      const sites = [
+        await enrolSite(feds, fed.id, 'a'),
+        await enrolSite(feds, fed.id, 'b'),
+        await enrolSite(feds, fed.id, 'c'),
+      ];
       const [r] = await engine.schedule(fed.id, 1);
       await engine.tick();
       for (const s of sites.slice(0, 2)) {
-        await engine.submit({ roundId: r!.id, siteId: s.site.id, modelVersion: 0, update: update(fed.parameterCount, 1, 2), digest: s.site.id, sampleCount: 2, metrics: {} });
+        await engine.submit({
+          roundId: r!.id,
+          siteId: s.site.id,
+          modelVersion: 0,
+          update: update(fed.parameterCount, 1, 2),
+          digest: s.site.id,
+          sampleCount: 2,
+          metrics: {},
+        });
       }
       expect((await roundQueries.getRound(handle.db, r!.id))!.state).toBe('open');
       now = new Date(now.getTime() + 31_000);
       await engine.tick();
-      expect((await roundQueries.getRound(handle.db, r!.id))!).toMatchObject({ state: 'sealed', resultModelVersion: 1, totalSamples: 4 });
+      expect((await roundQueries.getRound(handle.db, r!.id))!).toMatchObject({
+        state: 'sealed',
+        resultModelVersion: 1,
+        totalSamples: 4,
+      });
     });
 
     it('keeps state and unpublished events across a restart (crash)', async () => {

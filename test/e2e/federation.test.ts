@@ -3,7 +3,7 @@
  * agent processes enrolled over mutual TLS, two rounds. One agent is killed (SIGKILL) mid-round;
  * the round still seals at quorum once its deadline passes, and so does the next.
  */
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
@@ -100,18 +100,27 @@ describe('federation on PostgreSQL + NATS with a site killed mid-round', () => {
       }),
     );
     for (const site of sites) {
-      group.start(site.name, AGENT_BIN, ['run', '--state-dir', join(dir, 'agents', site.name), '--data', site.dir], {
-        logFile: join(dir, 'logs', `${site.name}.log`),
-      });
+      group.start(
+        site.name,
+        AGENT_BIN,
+        ['run', '--state-dir', join(dir, 'agents', site.name), '--data', site.dir],
+        {
+          logFile: join(dir, 'logs', `${site.name}.log`),
+        },
+      );
     }
     const names = new Map((await op.listSites(fed.id)).map((s) => [s.id, s.name]));
     await op.scheduleRounds(fed.id, 2);
 
     // Kill hospital-b as soon as it starts training round 1.
     const victim = 'hospital-b';
-    await waitFor(`${victim} to start training`, async () =>
-      /round 1: training/.test(readFileSync(join(dir, 'logs', `${victim}.log`), 'utf8')) ? true : undefined,
-    60_000, 50);
+    await waitFor(
+      `${victim} to start training`,
+      async () =>
+        /round 1: training/.test(readFileSync(join(dir, 'logs', `${victim}.log`), 'utf8')) ? true : undefined,
+      60_000,
+      50,
+    );
     group.children.get(victim)!.kill('SIGKILL');
 
     const rounds = await waitFor(

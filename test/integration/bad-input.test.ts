@@ -8,11 +8,24 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata, status } from '@grpc/grpc-js';
-import { type Coordinator, loadCoordinatorConfig, OperatorClient, startCoordinator, tlsFromPkiDir } from '@radfed/coordinator';
+import {
+  type Coordinator,
+  loadCoordinatorConfig,
+  OperatorClient,
+  startCoordinator,
+  tlsFromPkiDir,
+} from '@radfed/coordinator';
 import { roundQueries, runToEnd, waitFor } from '@radfed/coordinator/testing';
-import { channelCredentials, channelOptions, RpcError, SiteServiceClient, unaryCall, type UploadUpdateRequest } from "@radfed/proto";
-import { enrol, SiteClient, type AgentIdentity } from '@radfed/site-agent';
+import {
+  channelCredentials,
+  channelOptions,
+  RpcError,
+  SiteServiceClient,
+  type UploadUpdateRequest,
+  unaryCall,
+} from '@radfed/proto';
 import { createCsr, initDevPki, issueCertificate, silentLogger } from '@radfed/shared';
+import { type AgentIdentity, enrol, SiteClient } from '@radfed/site-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const COORDINATOR_BIN = join(import.meta.dirname, '../../coordinator/bin/radfed-coordinator.mjs');
@@ -42,12 +55,20 @@ describe('bad input is refused with a clear status, nothing stored, server still
 
   const enrolSite = async (name: string): Promise<AgentIdentity> => {
     const inv = await op.inviteSite(fedId, name);
-    return enrol({ coordinator: address, caCertPem: caPem, token: inv.token, stateDir: join(dir, 'agents', name) });
+    return enrol({
+      coordinator: address,
+      caCertPem: caPem,
+      token: inv.token,
+      stateDir: join(dir, 'agents', name),
+    });
   };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'radfed-bad-'));
-    const config = loadCoordinatorConfig({ dataDir: join(dir, 'coord'), port: 0, maxMessageBytes: 1024 * 1024 }, {});
+    const config = loadCoordinatorConfig(
+      { dataDir: join(dir, 'coord'), port: 0, maxMessageBytes: 1024 * 1024 },
+      {},
+    );
     coord = await startCoordinator(config, silentLogger);
     address = `127.0.0.1:${coord.port}`;
     op = new OperatorClient({ address, tls: tlsFromPkiDir(config.pkiDir) });
@@ -78,17 +99,38 @@ describe('bad input is refused with a clear status, nothing stored, server still
       agentVersion: 'test',
     });
     await unaryCall(client, client.enrol, req(inv.token), new Metadata());
-    await expectStatus(unaryCall(client, client.enrol, req(inv.token), new Metadata()), status.PERMISSION_DENIED, /already used/);
-    await expectStatus(unaryCall(client, client.enrol, req('rfd_made_up'), new Metadata()), status.PERMISSION_DENIED, /not valid.*radfed sites invite/);
-    await expectStatus(unaryCall(client, client.enrol, req(''), new Metadata()), status.INVALID_ARGUMENT, /token/);
+    await expectStatus(
+      unaryCall(client, client.enrol, req(inv.token), new Metadata()),
+      status.PERMISSION_DENIED,
+      /already used/,
+    );
+    await expectStatus(
+      unaryCall(client, client.enrol, req('rfd_made_up'), new Metadata()),
+      status.PERMISSION_DENIED,
+      /not valid.*radfed sites invite/,
+    );
+    await expectStatus(
+      unaryCall(client, client.enrol, req(''), new Metadata()),
+      status.INVALID_ARGUMENT,
+      /token/,
+    );
     // Expiry: the shortest lifetime is 60 s, so age the token in the database rather than wait.
     const inv2 = await op.inviteSite(fedId, 'd', 60);
     await coord.database.db.execute(
       `update enrolment_tokens set expires_at = now() - interval '1 second' where site_name = 'd'` as never,
     );
-    await expectStatus(unaryCall(client, client.enrol, req(inv2.token), new Metadata()), status.PERMISSION_DENIED, /expired/);
     await expectStatus(
-      unaryCall(client, client.enrol, { ...req((await op.inviteSite(fedId, 'e')).token), csrPem: 'garbage' }, new Metadata()),
+      unaryCall(client, client.enrol, req(inv2.token), new Metadata()),
+      status.PERMISSION_DENIED,
+      /expired/,
+    );
+    await expectStatus(
+      unaryCall(
+        client,
+        client.enrol,
+        { ...req((await op.inviteSite(fedId, 'e')).token), csrPem: 'garbage' },
+        new Metadata(),
+      ),
       status.INVALID_ARGUMENT,
       /certificate request is not valid/,
     );
@@ -98,21 +140,40 @@ describe('bad input is refused with a clear status, nothing stored, server still
   it('unknown site and wrong roles: UNAUTHENTICATED / PERMISSION_DENIED', async () => {
     const pki = await initDevPki(join(dir, 'coord', 'pki'));
     const forged = await issueCertificate(pki.ca, { commonName: 'st_000000000000', role: 'site' });
-    const stranger = new SiteClient(address, { caCertPem: caPem, certPem: forged.certPem, keyPem: forged.keyPem! });
-    await expectStatus(stranger.decline('rd_x', 'no'), status.UNAUTHENTICATED, /no enrolled site.*enrol again/);
+    const stranger = new SiteClient(address, {
+      caCertPem: caPem,
+      certPem: forged.certPem,
+      keyPem: forged.keyPem!,
+    });
+    await expectStatus(
+      stranger.decline('rd_x', 'no'),
+      status.UNAUTHENTICATED,
+      /no enrolled site.*enrol again/,
+    );
     stranger.close();
 
     const anonymous = new SiteClient(address, { caCertPem: caPem });
     await expectStatus(anonymous.decline('rd_x', 'no'), status.UNAUTHENTICATED, /needs a client certificate/);
     anonymous.close();
 
-    const siteAsOperator = new OperatorClient({ address, tls: { caCertPem: caPem, certPem: siteA.certPem, keyPem: siteA.tlsKeyPem } });
-    await expectStatus(siteAsOperator.listFederations(), status.PERMISSION_DENIED, /site certificate may not call this method.*operator/);
+    const siteAsOperator = new OperatorClient({
+      address,
+      tls: { caCertPem: caPem, certPem: siteA.certPem, keyPem: siteA.tlsKeyPem },
+    });
+    await expectStatus(
+      siteAsOperator.listFederations(),
+      status.PERMISSION_DENIED,
+      /site certificate may not call this method.*operator/,
+    );
     siteAsOperator.close();
 
     const opTls = tlsFromPkiDir(join(dir, 'coord', 'pki'));
     const operatorAsSite = new SiteClient(address, opTls);
-    await expectStatus(operatorAsSite.decline('rd_x', 'no'), status.PERMISSION_DENIED, /operator certificate may not call/);
+    await expectStatus(
+      operatorAsSite.decline('rd_x', 'no'),
+      status.PERMISSION_DENIED,
+      /operator certificate may not call/,
+    );
     operatorAsSite.close();
   });
 
@@ -126,15 +187,33 @@ describe('bad input is refused with a clear status, nothing stored, server still
     const fed = await op.getFederation(fedId);
     const bytes = fed.parameterCount * 8;
     const good = new Uint8Array(new Float64Array(fed.parameterCount).fill(0.5).buffer);
-    const base = { roundId: round.id, modelVersion: 0, sampleCount: 4, metrics: { loss: 1 }, encoding: 'plain-f64-weighted' };
+    const base = {
+      roundId: round.id,
+      modelVersion: 0,
+      sampleCount: 4,
+      metrics: { loss: 1 },
+      encoding: 'plain-f64-weighted',
+    };
 
     // A site enrolled after the round opened was not invited to it.
     const late = await enrolSite('late');
-    const lateClient = new SiteClient(address, { caCertPem: caPem, certPem: late.certPem, keyPem: late.tlsKeyPem });
-    await expectStatus(lateClient.upload({ ...base, data: good }), status.PERMISSION_DENIED, /not invited to round 1/);
+    const lateClient = new SiteClient(address, {
+      caCertPem: caPem,
+      certPem: late.certPem,
+      keyPem: late.tlsKeyPem,
+    });
+    await expectStatus(
+      lateClient.upload({ ...base, data: good }),
+      status.PERMISSION_DENIED,
+      /not invited to round 1/,
+    );
     lateClient.close();
 
-    const raw = new SiteServiceClient(address, channelCredentials({ caCertPem: caPem, certPem: siteA.certPem, keyPem: siteA.tlsKeyPem }), channelOptions(8 * 1024 * 1024));
+    const raw = new SiteServiceClient(
+      address,
+      channelCredentials({ caCertPem: caPem, certPem: siteA.certPem, keyPem: siteA.tlsKeyPem }),
+      channelOptions(8 * 1024 * 1024),
+    );
     const send = (parts: object[]) =>
       new Promise((resolve, reject) => {
         const call = raw.uploadUpdate((err, res) => (err ? reject(RpcError.from(err)) : resolve(res)));
@@ -158,23 +237,49 @@ describe('bad input is refused with a clear status, nothing stored, server still
         },
       },
     });
-    const chunk = (offset: number, data: Uint8Array) => ({ part: { $case: 'chunk', value: { offset: BigInt(offset), data: Buffer.from(data) } } });
+    const chunk = (offset: number, data: Uint8Array) => ({
+      part: { $case: 'chunk', value: { offset: BigInt(offset), data: Buffer.from(data) } },
+    });
 
-    await expectStatus(send([chunk(0, good.subarray(0, 10))]), status.INVALID_ARGUMENT, /starts with its header/);
-    await expectStatus(send([header(), chunk(100, good.subarray(0, 10))]), status.INVALID_ARGUMENT, /out of order.*must start at 0/);
     await expectStatus(
-      send([header({ sha256: Buffer.alloc(32, 7) }), chunk(0, good.subarray(0, 500_000)), chunk(500_000, good.subarray(500_000))]),
+      send([chunk(0, good.subarray(0, 10))]),
+      status.INVALID_ARGUMENT,
+      /starts with its header/,
+    );
+    await expectStatus(
+      send([header(), chunk(100, good.subarray(0, 10))]),
+      status.INVALID_ARGUMENT,
+      /out of order.*must start at 0/,
+    );
+    await expectStatus(
+      send([
+        header({ sha256: Buffer.alloc(32, 7) }),
+        chunk(0, good.subarray(0, 500_000)),
+        chunk(500_000, good.subarray(500_000)),
+      ]),
       status.INVALID_ARGUMENT,
       /do not match the sha256/,
     );
     await expectStatus(send([header({ totalBytes: 12n })]), status.INVALID_ARGUMENT, /updates are \d+ bytes/);
     await expectStatus(send([header({ sampleCount: 0n })]), status.INVALID_ARGUMENT, /sample count/);
-    await expectStatus(send([header({ modelVersion: 3n })]), status.FAILED_PRECONDITION, /model version 3.*download 0/);
-    await expectStatus(send([header(), chunk(0, new Uint8Array(2 * 1024 * 1024))]), status.RESOURCE_EXHAUSTED, /larger than max|message/i);
+    await expectStatus(
+      send([header({ modelVersion: 3n })]),
+      status.FAILED_PRECONDITION,
+      /model version 3.*download 0/,
+    );
+    await expectStatus(
+      send([header(), chunk(0, new Uint8Array(2 * 1024 * 1024))]),
+      status.RESOURCE_EXHAUSTED,
+      /larger than max|message/i,
+    );
     const nan = new Float64Array(fed.parameterCount);
     nan[5] = Number.NaN;
     const nanBytes = new Uint8Array(nan.buffer);
-    await expectStatus(clientA.upload({ ...base, data: nanBytes }), status.INVALID_ARGUMENT, /not a finite number/);
+    await expectStatus(
+      clientA.upload({ ...base, data: nanBytes }),
+      status.INVALID_ARGUMENT,
+      /not a finite number/,
+    );
 
     // Nothing from any of that was stored.
     const parts = await roundQueries.listParticipants(coord.database.db, round.id);
@@ -191,8 +296,16 @@ describe('bad input is refused with a clear status, nothing stored, server still
 
     // Closed round: cancel it, then upload from the other site.
     await op.cancelRound(round.id, 'test');
-    const clientB = new SiteClient(address, { caCertPem: caPem, certPem: siteB.certPem, keyPem: siteB.tlsKeyPem });
-    await expectStatus(clientB.upload({ ...base, data: good }), status.FAILED_PRECONDITION, /round 1 is cancelled.*wait for the next task/i);
+    const clientB = new SiteClient(address, {
+      caCertPem: caPem,
+      certPem: siteB.certPem,
+      keyPem: siteB.tlsKeyPem,
+    });
+    await expectStatus(
+      clientB.upload({ ...base, data: good }),
+      status.FAILED_PRECONDITION,
+      /round 1 is cancelled.*wait for the next task/i,
+    );
     clientB.close();
     raw.close();
   });

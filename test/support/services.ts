@@ -6,7 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-export const PG_ADMIN_URL = process.env.RADFED_TEST_PG_ADMIN_URL ?? process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/postgres';
+export const PG_ADMIN_URL =
+  process.env.RADFED_TEST_PG_ADMIN_URL ??
+  process.env.DATABASE_URL ??
+  'postgres://root@127.0.0.1:5432/postgres';
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
 export interface TempDatabase {

@@ -45,6 +45,7 @@ export class PlaintextAggregator implements Aggregator {
 
 /** A float64 view of little-endian bytes, copying only when the input is misaligned. */
 export function asFloat64(bytes: Uint8Array): Float64Array {
-  if (bytes.byteOffset % 8 === 0) return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
+  if (bytes.byteOffset % 8 === 0)
+    return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
   return new Float64Array(bytes.slice().buffer);
 }

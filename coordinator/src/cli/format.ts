@@ -4,7 +4,11 @@ import { ParticipationState, RoundState, SiteState } from '@radfed/proto';
 export function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(cells[0]!), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
 }
 
@@ -64,7 +68,8 @@ export function renderRound(
   ]);
   const losses = round.participants.filter((p) => p.metrics.loss !== undefined && Number(p.sampleCount) > 0);
   const n = losses.reduce((a, p) => a + Number(p.sampleCount), 0);
-  const mean = n > 0 ? losses.reduce((a, p) => a + p.metrics.loss! * Number(p.sampleCount), 0) / n : undefined;
+  const mean =
+    n > 0 ? losses.reduce((a, p) => a + p.metrics.loss! * Number(p.sampleCount), 0) / n : undefined;
   const state = roundStateName(round.state);
   const head =
     `Round ${round.number}: ${state}` +

@@ -4,9 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 import { RoundState, RpcError } from '@radfed/proto';
+import { quietIpServerNameWarning } from '@radfed/shared';
 import { ago, renderRound, roundStateName, seconds, siteStateName, table, toJson } from './format.js';
 import { OperatorClient, tlsFromPkiDir } from './operator-client.js';
-import { quietIpServerNameWarning } from '@radfed/shared';
 
 quietIpServerNameWarning();
 
@@ -83,7 +83,9 @@ async function main(argv: string[]): Promise<number> {
         const { builtinModelSpec } = await import('@radfed/shared');
         const spec = builtinModelSpec('dense-ae-32', {
           ...(values.epochs ? { localEpochs: int('epochs', values.epochs)! } : {}),
-          ...(values['learning-rate'] ? { learningRate: int('learning-rate', values['learning-rate'])! } : {}),
+          ...(values['learning-rate']
+            ? { learningRate: int('learning-rate', values['learning-rate'])! }
+            : {}),
           ...(values['batch-size'] ? { batchSize: int('batch-size', values['batch-size'])! } : {}),
         });
         const { modelSpecToProto } = await import('../transport/convert.js');
@@ -94,7 +96,11 @@ async function main(argv: string[]): Promise<number> {
           roundDeadlineSeconds: int('deadline', values.deadline) ?? 0,
           maxSamplesPerSite: int('max-samples', values['max-samples']) ?? 0,
         });
-        out(fed, () => `Created federation ${fed.name} (${fed.id}): quorum ${fed.minSites}, deadline ${fed.roundDeadlineSeconds}s, ${fed.parameterCount} shared parameters.`);
+        out(
+          fed,
+          () =>
+            `Created federation ${fed.name} (${fed.id}): quorum ${fed.minSites}, deadline ${fed.roundDeadlineSeconds}s, ${fed.parameterCount} shared parameters.`,
+        );
         return 0;
       }
       case 'federations list': {
@@ -102,16 +108,29 @@ async function main(argv: string[]): Promise<number> {
         out(feds, () =>
           table(
             ['id', 'name', 'quorum', 'deadline', 'model version', 'parameters'],
-            feds.map((f) => [f.id, f.name, f.minSites, `${f.roundDeadlineSeconds}s`, Number(f.currentModelVersion), f.parameterCount]),
+            feds.map((f) => [
+              f.id,
+              f.name,
+              f.minSites,
+              `${f.roundDeadlineSeconds}s`,
+              Number(f.currentModelVersion),
+              f.parameterCount,
+            ]),
           ),
         );
         return 0;
       }
       case 'sites invite': {
-        const inv = await client.inviteSite(need(0, 'FEDERATION'), need(1, 'SITE_NAME'), int('ttl', values.ttl) ?? 0);
-        out(inv, () =>
-          `Enrolment token for ${inv.siteName} (single use, expires ${inv.expiresAt?.toISOString()}):\n${inv.token}\n\n` +
-          `At the site: radfed-agent enrol --coordinator HOST:PORT --ca ca.crt --token ${inv.token}`,
+        const inv = await client.inviteSite(
+          need(0, 'FEDERATION'),
+          need(1, 'SITE_NAME'),
+          int('ttl', values.ttl) ?? 0,
+        );
+        out(
+          inv,
+          () =>
+            `Enrolment token for ${inv.siteName} (single use, expires ${inv.expiresAt?.toISOString()}):\n${inv.token}\n\n` +
+            `At the site: radfed-agent enrol --coordinator HOST:PORT --ca ca.crt --token ${inv.token}`,
         );
         return 0;
       }
@@ -120,7 +139,13 @@ async function main(argv: string[]): Promise<number> {
         out(sites, () =>
           table(
             ['id', 'name', 'state', 'connected', 'last contact'],
-            sites.map((s) => [s.id, s.name, siteStateName(s.state), s.connected ? 'yes' : 'no', ago(s.lastSeenAt)]),
+            sites.map((s) => [
+              s.id,
+              s.name,
+              siteStateName(s.state),
+              s.connected ? 'yes' : 'no',
+              ago(s.lastSeenAt),
+            ]),
           ),
         );
         return 0;
@@ -132,7 +157,11 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'rounds schedule': {
         const rounds = await client.scheduleRounds(need(0, 'FEDERATION'), int('count', values.count) ?? 1);
-        out(rounds, () => `Scheduled rounds ${rounds.map((r) => r.number).join(', ')}; each opens when the one before it closes.`);
+        out(
+          rounds,
+          () =>
+            `Scheduled rounds ${rounds.map((r) => r.number).join(', ')}; each opens when the one before it closes.`,
+        );
         return 0;
       }
       case 'rounds list': {
@@ -160,18 +189,29 @@ async function main(argv: string[]): Promise<number> {
         const ac = new AbortController();
         process.once('SIGINT', () => ac.abort());
         const idle = async () =>
-          (await client.listRounds(fed)).every((r) => r.state !== RoundState.ROUND_STATE_SCHEDULED && r.state !== RoundState.ROUND_STATE_OPEN && r.state !== RoundState.ROUND_STATE_SEALING);
+          (await client.listRounds(fed)).every(
+            (r) =>
+              r.state !== RoundState.ROUND_STATE_SCHEDULED &&
+              r.state !== RoundState.ROUND_STATE_OPEN &&
+              r.state !== RoundState.ROUND_STATE_SEALING,
+          );
         if (values['exit-when-idle'] && (await idle())) return 0;
         await client.watchRounds(
           fed,
           (u) => {
             const r = u.round!;
             if (values.json) process.stdout.write(`${JSON.stringify(JSON.parse(toJson(u)))}\n`);
-            else if (u.event === 'round.sealed' || u.event === 'round.failed' || u.event === 'round.cancelled') {
+            else if (
+              u.event === 'round.sealed' ||
+              u.event === 'round.failed' ||
+              u.event === 'round.cancelled'
+            ) {
               process.stdout.write(`${renderRound(r, names)}\n\n`);
             } else {
               const done = r.participants.filter((p) => p.state !== 1).length;
-              process.stdout.write(`round ${r.number} ${roundStateName(r.state)}: ${done}/${r.participants.length} sites answered (${u.event})\n`);
+              process.stdout.write(
+                `round ${r.number} ${roundStateName(r.state)}: ${done}/${r.participants.length} sites answered (${u.event})\n`,
+              );
             }
             if (values['exit-when-idle'] && u.event !== 'round.update_accepted') {
               void idle().then((yes) => yes && ac.abort());

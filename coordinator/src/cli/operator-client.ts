@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
 import {
   AuditServiceClient,
+  type CreateFederationRequest,
   channelCredentials,
   channelOptions,
-  type CreateFederationRequest,
   type Federation,
   type InviteSiteResponse,
   OperatorServiceClient,
@@ -29,7 +29,9 @@ export function tlsFromPkiDir(dir: string, role: 'operator' | 'auditor' = 'opera
     try {
       return readFileSync(join(dir, name), 'utf8');
     } catch {
-      throw new Error(`Cannot read ${join(dir, name)}; point --pki-dir at the directory with ca.crt and ${role}.crt/.key.`);
+      throw new Error(
+        `Cannot read ${join(dir, name)}; point --pki-dir at the directory with ca.crt and ${role}.crt/.key.`,
+      );
     }
   };
   return { caCertPem: read('ca.crt'), certPem: read(`${role}.crt`), keyPem: read(`${role}.key`) };
@@ -51,14 +53,19 @@ export class OperatorClient {
   }
 
   async createFederation(req: Partial<CreateFederationRequest> & { name: string }): Promise<Federation> {
-    const res = await unaryCall(this.client, this.client.createFederation, {
-      modelSpec: undefined,
-      hePreset: '',
-      minSites: 0,
-      roundDeadlineSeconds: 0,
-      maxSamplesPerSite: 0,
-      ...req,
-    }, new Metadata());
+    const res = await unaryCall(
+      this.client,
+      this.client.createFederation,
+      {
+        modelSpec: undefined,
+        hePreset: '',
+        minSites: 0,
+        roundDeadlineSeconds: 0,
+        maxSamplesPerSite: 0,
+        ...req,
+      },
+      new Metadata(),
+    );
     return res.federation!;
   }
 
@@ -67,11 +74,17 @@ export class OperatorClient {
   }
 
   async getFederation(federationId: string): Promise<Federation> {
-    return (await unaryCall(this.client, this.client.getFederation, { federationId }, new Metadata())).federation!;
+    return (await unaryCall(this.client, this.client.getFederation, { federationId }, new Metadata()))
+      .federation!;
   }
 
   inviteSite(federationId: string, siteName: string, ttlSeconds = 0): Promise<InviteSiteResponse> {
-    return unaryCall(this.client, this.client.inviteSite, { federationId, siteName, ttlSeconds }, new Metadata());
+    return unaryCall(
+      this.client,
+      this.client.inviteSite,
+      { federationId, siteName, ttlSeconds },
+      new Metadata(),
+    );
   }
 
   async listSites(federationId: string): Promise<Site[]> {
@@ -83,7 +96,8 @@ export class OperatorClient {
   }
 
   async scheduleRounds(federationId: string, count: number): Promise<Round[]> {
-    return (await unaryCall(this.client, this.client.scheduleRounds, { federationId, count }, new Metadata())).rounds;
+    return (await unaryCall(this.client, this.client.scheduleRounds, { federationId, count }, new Metadata()))
+      .rounds;
   }
 
   async listRounds(federationId: string): Promise<Round[]> {
@@ -95,11 +109,16 @@ export class OperatorClient {
   }
 
   async cancelRound(roundId: string, reason: string): Promise<Round> {
-    return (await unaryCall(this.client, this.client.cancelRound, { roundId, reason }, new Metadata())).round!;
+    return (await unaryCall(this.client, this.client.cancelRound, { roundId, reason }, new Metadata()))
+      .round!;
   }
 
   /** Streams round changes until `signal` aborts or the server ends the stream. */
-  async watchRounds(federationId: string, onUpdate: (u: WatchRoundsResponse) => void, signal?: AbortSignal): Promise<void> {
+  async watchRounds(
+    federationId: string,
+    onUpdate: (u: WatchRoundsResponse) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const call = this.client.watchRounds({ federationId });
     signal?.addEventListener('abort', () => call.cancel());
     await new Promise<void>((resolve, reject) => {

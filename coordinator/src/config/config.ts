@@ -17,17 +17,31 @@ export const coordinatorConfigSchema = z
     /** Where PGlite data, blobs and the dev PKI live when not configured otherwise. */
     dataDir: z.string().min(1).default('.radfed/coordinator'),
     /** PostgreSQL URL; embedded PGlite under dataDir when absent. */
-    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
     /** NATS URL (JetStream); in-process events when absent. */
-    natsUrl: z.string().regex(/^(nats|tls):\/\//, 'must be a nats:// URL').optional(),
+    natsUrl: z
+      .string()
+      .regex(/^(nats|tls):\/\//, 'must be a nats:// URL')
+      .optional(),
     /** JetStream stream name for events; subjects are `<lowercased name>.<topic>`. */
-    natsStream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('RADFED'),
+    natsStream: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default('RADFED'),
     /** Directory with ca.crt/ca.key/coordinator.crt/coordinator.key; a dev PKI is created there if empty. */
     pkiDir: z.string().optional(),
     /** Extra DNS names / IPs for the dev server certificate. */
     hosts: z.array(z.string()).default([]),
     /** Largest gRPC message accepted, in bytes (upload chunks must fit). */
-    maxMessageBytes: z.coerce.number().int().min(64 * 1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    maxMessageBytes: z.coerce
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(64 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
     /** Seconds between heartbeats on agents' task streams. */
     heartbeatSeconds: z.coerce.number().min(1).max(300).default(10),
     /** How often the round engine checks deadlines, in ms. */
@@ -70,9 +84,12 @@ export function loadCoordinatorConfig(
     try {
       fromFile = JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
-      throw new ConfigError(`Config file ${file} is not valid JSON (${(err as Error).message}); fix it or drop --config.`, {
-        cause: err,
-      });
+      throw new ConfigError(
+        `Config file ${file} is not valid JSON (${(err as Error).message}); fix it or drop --config.`,
+        {
+          cause: err,
+        },
+      );
     }
     if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile)) {
       throw new ConfigError(`Config file ${file} must hold a JSON object of settings.`);
@@ -85,7 +102,8 @@ export function loadCoordinatorConfig(
   const parsed = coordinatorConfigSchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'config');
+    const field =
+      issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'config');
     throw new ConfigError(`Invalid configuration: ${field}: ${issue.message}.`);
   }
   const c = parsed.data;

@@ -9,11 +9,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { RoundState } from '@radfed/proto';
+import { quietIpServerNameWarning } from '@radfed/shared';
 import { renderRound } from '../cli/format.js';
 import { OperatorClient, tlsFromPkiDir } from '../cli/operator-client.js';
 import { freePort, ProcessGroup, runToEnd, waitFor } from './processes.js';
 import { prepareSiteData } from './sample-data.js';
-import { quietIpServerNameWarning } from '@radfed/shared';
 
 quietIpServerNameWarning();
 
@@ -22,7 +22,11 @@ const repo = resolve(here, '../../..');
 const COORDINATOR_BIN = join(repo, 'coordinator/bin/radfed-coordinator.mjs');
 const AGENT_BIN = join(repo, 'site-agent/bin/radfed-agent.mjs');
 
-const TERMINAL = new Set([RoundState.ROUND_STATE_SEALED, RoundState.ROUND_STATE_FAILED, RoundState.ROUND_STATE_CANCELLED]);
+const TERMINAL = new Set([
+  RoundState.ROUND_STATE_SEALED,
+  RoundState.ROUND_STATE_FAILED,
+  RoundState.ROUND_STATE_CANCELLED,
+]);
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -58,9 +62,14 @@ async function main(): Promise<number> {
   const coordinatorDir = join(root, 'coordinator');
   const pkiDir = join(coordinatorDir, 'pki');
   say(`starting the coordinator on ${address} (PGlite, in-process events, blobs in ${coordinatorDir})`);
-  const coordinator = group.start('coordinator', COORDINATOR_BIN, ['--data-dir', coordinatorDir, '--port', String(port)], {
-    logFile: join(root, 'logs/coordinator.log'),
-  });
+  const coordinator = group.start(
+    'coordinator',
+    COORDINATOR_BIN,
+    ['--data-dir', coordinatorDir, '--port', String(port)],
+    {
+      logFile: join(root, 'logs/coordinator.log'),
+    },
+  );
   coordinator.on('exit', (code) => {
     if (!stopping) {
       say(`the coordinator exited unexpectedly (code ${code}); see ${join(root, 'logs/coordinator.log')}`);
@@ -73,13 +82,27 @@ async function main(): Promise<number> {
     return c;
   });
 
-  const fed = await op.createFederation({ name: 'demo', minSites: 2, roundDeadlineSeconds: Number(values.deadline) });
+  const fed = await op.createFederation({
+    name: 'demo',
+    minSites: 2,
+    roundDeadlineSeconds: Number(values.deadline),
+  });
   say(`created federation "${fed.name}" (${fed.id}): quorum 2 of 3, ${fed.parameterCount} shared parameters`);
 
   for (const site of sites) {
     const invite = await op.inviteSite(fed.id, site.name);
     const stateDir = join(root, 'agents', site.name);
-    const res = await runToEnd(AGENT_BIN, ['enrol', '--coordinator', address, '--ca', join(pkiDir, 'ca.crt'), '--token', invite.token, '--state-dir', stateDir]);
+    const res = await runToEnd(AGENT_BIN, [
+      'enrol',
+      '--coordinator',
+      address,
+      '--ca',
+      join(pkiDir, 'ca.crt'),
+      '--token',
+      invite.token,
+      '--state-dir',
+      stateDir,
+    ]);
     if (res.code !== 0) throw new Error(`enrolment of ${site.name} failed: ${res.out.trim()}`);
     say(`${site.name} enrolled (CSR made at the site) with ${site.description}`);
     const agent = group.start(site.name, AGENT_BIN, ['run', '--state-dir', stateDir, '--data', site.dir], {

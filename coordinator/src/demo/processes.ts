@@ -11,7 +11,12 @@ export class ProcessGroup {
   readonly children = new Map<string, ChildProcess>();
 
   /** Starts `node script args...` with stdout+stderr appended to `logFile`. */
-  start(name: string, script: string, args: string[], opts: { logFile: string; env?: NodeJS.ProcessEnv }): ChildProcess {
+  start(
+    name: string,
+    script: string,
+    args: string[],
+    opts: { logFile: string; env?: NodeJS.ProcessEnv },
+  ): ChildProcess {
     mkdirSync(dirname(opts.logFile), { recursive: true });
     const log = createWriteStream(opts.logFile, { flags: 'a' });
     const child = spawn(process.execPath, [script, ...args], {
@@ -48,9 +53,16 @@ export class ProcessGroup {
 }
 
 /** Runs `node script args...` to completion; resolves with its exit code and output. */
-export function runToEnd(script: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
+export function runToEnd(
+  script: string,
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -68,7 +80,12 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+  everyMs = 250,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < until) {

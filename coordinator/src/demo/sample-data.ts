@@ -25,11 +25,23 @@ export interface SiteData {
 /** Fills `root/<site>` folders (idempotent) and returns them. */
 export function prepareSiteData(root: string): SiteData[] {
   const src = daikonDataDir();
-  const brain = readdirSync(join(src, 'volume')).filter((f) => f.endsWith('.dcm')).sort();
-  const singles = readdirSync(src).filter((f) => f.endsWith('.dcm')).sort();
+  const brain = readdirSync(join(src, 'volume'))
+    .filter((f) => f.endsWith('.dcm'))
+    .sort();
+  const singles = readdirSync(src)
+    .filter((f) => f.endsWith('.dcm'))
+    .sort();
   const sites: { name: string; files: string[]; description: string }[] = [
-    { name: 'hospital-a', files: brain.slice(0, 10).map((f) => join(src, 'volume', f)), description: 'MR brain, slices 1-10' },
-    { name: 'hospital-b', files: brain.slice(10).map((f) => join(src, 'volume', f)), description: 'MR brain, slices 11-20' },
+    {
+      name: 'hospital-a',
+      files: brain.slice(0, 10).map((f) => join(src, 'volume', f)),
+      description: 'MR brain, slices 1-10',
+    },
+    {
+      name: 'hospital-b',
+      files: brain.slice(10).map((f) => join(src, 'volume', f)),
+      description: 'MR brain, slices 11-20',
+    },
     {
       name: 'hospital-c',
       files: singles.map((f) => join(src, f)),

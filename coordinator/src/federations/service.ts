@@ -1,5 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { canonicalJson, fingerprint, InvalidCsrError, type ModelSpec, sha256Hex, signCsr } from '@radfed/shared';
+import {
+  canonicalJson,
+  fingerprint,
+  InvalidCsrError,
+  type ModelSpec,
+  sha256Hex,
+  signCsr,
+} from '@radfed/shared';
 import {
   FederationExistsError,
   FederationNotFoundError,
@@ -12,11 +19,11 @@ import {
 } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Db, Executor } from '../store/client.js';
-import * as federationQ from '../store/queries/federations.js';
 import type { FederationRow } from '../store/queries/federations.js';
+import * as federationQ from '../store/queries/federations.js';
 import { emit } from '../store/queries/outbox.js';
-import * as siteQ from '../store/queries/sites.js';
 import type { SiteRow } from '../store/queries/sites.js';
+import * as siteQ from '../store/queries/sites.js';
 import { type FederationSpec, parseFederationSpec } from './spec.js';
 
 export interface CertificateAuthority {
@@ -77,7 +84,8 @@ export class FederationService {
 
   /** Finds a federation by id or by name. */
   async resolve(ref: string, ex: Executor = this.db): Promise<FederationRow> {
-    const row = (await federationQ.getFederation(ex, ref)) ?? (await federationQ.getFederationByName(ex, ref));
+    const row =
+      (await federationQ.getFederation(ex, ref)) ?? (await federationQ.getFederationByName(ex, ref));
     if (!row) throw new FederationNotFoundError(ref);
     return row;
   }
@@ -101,7 +109,9 @@ export class FederationService {
     const expiresAt = new Date(this.now().getTime() + ttlSeconds * 1000);
     await this.db.transaction(async (tx) => {
       if (await siteQ.getSiteByName(tx, fed.id, siteName)) {
-        throw new InvalidRequestError(`A site named "${siteName}" is already enrolled in ${fed.name}; pick another name.`);
+        throw new InvalidRequestError(
+          `A site named "${siteName}" is already enrolled in ${fed.name}; pick another name.`,
+        );
       }
       await siteQ.insertToken(tx, { tokenHash: hashToken(token), federationId: fed.id, siteName, expiresAt });
       await emit(tx, 'site.invited', { federationId: fed.id, siteName });
@@ -128,9 +138,12 @@ export class FederationService {
       certificatePem = await signCsr(this.ca, input.csrPem, { siteId });
     } catch (err) {
       if (err instanceof InvalidCsrError) {
-        throw new InvalidCsrRequestError(`The certificate request is not valid (${err.message}); re-run enrolment.`, {
-          cause: err,
-        });
+        throw new InvalidCsrRequestError(
+          `The certificate request is not valid (${err.message}); re-run enrolment.`,
+          {
+            cause: err,
+          },
+        );
       }
       throw err;
     }
@@ -163,7 +176,11 @@ export class FederationService {
     const row = await this.db.transaction(async (tx) => {
       const site = await siteQ.revokeSite(tx, siteId, reason || 'revoked by the operator');
       if (!site) throw new SiteNotFoundError(siteId);
-      await emit(tx, 'site.revoked', { federationId: site.federationId, siteId, reason: site.revokedReason ?? '' });
+      await emit(tx, 'site.revoked', {
+        federationId: site.federationId,
+        siteId,
+        reason: site.revokedReason ?? '',
+      });
       return site;
     });
     this.onCommit();

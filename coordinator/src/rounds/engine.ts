@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Logger } from '@radfed/shared';
 import type { Aggregator } from '../aggregation/aggregator.js';
 import type { BlobStore } from '../blobs/types.js';
 import {
@@ -10,7 +11,6 @@ import {
   RoundNotFoundError,
 } from '../errors.js';
 import { newId } from '../ids.js';
-import type { Logger } from '@radfed/shared';
 import type { Db, Executor } from '../store/client.js';
 import type { FederationRow } from '../store/queries/federations.js';
 import * as federationQ from '../store/queries/federations.js';
@@ -135,7 +135,8 @@ export class RoundEngine {
             state: 'scheduled' as const,
           })),
         );
-        for (const r of created) await emit(tx, 'round.scheduled', { federationId, roundId: r.id, number: r.number });
+        for (const r of created)
+          await emit(tx, 'round.scheduled', { federationId, roundId: r.id, number: r.number });
         return created;
       }),
     );
@@ -190,7 +191,9 @@ export class RoundEngine {
       }
       const sum = current.aggregateKey ? await this.opts.blobs.get(current.aggregateKey) : undefined;
       const folded = this.opts.aggregator.fold(sum, input.update);
-      const count = (await roundQ.listParticipants(this.db, current.id)).filter((p) => p.state === 'submitted').length;
+      const count = (await roundQ.listParticipants(this.db, current.id)).filter(
+        (p) => p.state === 'submitted',
+      ).length;
       const sumKey = `rounds/${current.id}/sum-${count + 1}`;
       const updateKey = `rounds/${current.id}/updates/${input.siteId}`;
       // Blobs first, rows second: a crash in between leaves unreferenced blobs, never a row
@@ -245,18 +248,30 @@ export class RoundEngine {
         if (!participant) throw new NotInvitedError(current.number);
         if (current.state !== 'open') throw new RoundClosedError(current.number, current.state);
         const ok = await roundQ.answerParticipant(tx, roundId, siteId, 'declined', { reason });
-        if (!ok) throw new AlreadyAnsweredError(`This site already ${participant.state} round ${current.number}.`);
-        await emit(tx, 'round.site_declined', { federationId: current.federationId, roundId, siteId, reason });
+        if (!ok)
+          throw new AlreadyAnsweredError(`This site already ${participant.state} round ${current.number}.`);
+        await emit(tx, 'round.site_declined', {
+          federationId: current.federationId,
+          roundId,
+          siteId,
+          reason,
+        });
       }),
     );
-    this.opts.log.warn('site declined round', { federation_id: round.federationId, round_id: roundId, site_id: siteId, reason });
+    this.opts.log.warn('site declined round', {
+      federation_id: round.federationId,
+      round_id: roundId,
+      site_id: siteId,
+      reason,
+    });
     this.committed();
     await this.closeIfAllAnswered(round);
   }
 
   private async closeIfAllAnswered(round: RoundRow): Promise<void> {
     const parts = await roundQ.listParticipants(this.db, round.id);
-    if (parts.length > 0 && parts.every((p) => p.state !== 'invited')) await this.close(round.id, 'all-answered');
+    if (parts.length > 0 && parts.every((p) => p.state !== 'invited'))
+      await this.close(round.id, 'all-answered');
   }
 
   /** Opens the federation's next scheduled round once enough sites are enrolled to reach quorum. */
@@ -293,7 +308,10 @@ export class RoundEngine {
       }),
     );
     if (opened) {
-      this.opts.log.info(`round ${opened.number} opened`, { federation_id: federationId, round_id: opened.id });
+      this.opts.log.info(`round ${opened.number} opened`, {
+        federation_id: federationId,
+        round_id: opened.id,
+      });
       this.committed();
     }
   }
@@ -305,7 +323,7 @@ export class RoundEngine {
     const closed = await this.locks.run(round.federationId, () =>
       this.db.transaction(async (tx) => {
         const current = await roundQ.getRound(tx, roundId);
-        if (!current || current.state !== 'open') return undefined;
+        if (current?.state !== 'open') return undefined;
         const fed = (await federationQ.getFederation(tx, current.federationId))!;
         const parts = await roundQ.listParticipants(tx, roundId);
         const count = (s: ParticipantRow['state']) => parts.filter((p) => p.state === s).length;
@@ -337,7 +355,7 @@ export class RoundEngine {
     const sealed = await this.locks.run(round.federationId, () =>
       this.db.transaction(async (tx) => {
         const current = await roundQ.getRound(tx, roundId);
-        if (!current || current.state !== 'sealing') return undefined;
+        if (current?.state !== 'sealing') return undefined;
         const fed = (await federationQ.getFederation(tx, current.federationId))!;
         const parts = (await roundQ.listParticipants(tx, roundId)).filter((p) => p.state === 'submitted');
         const version = fed.currentModelVersion + 1;
@@ -391,7 +409,11 @@ export class RoundEngine {
         return emit(tx, 'round.scheduled', { ...base, number: row.number });
       case 'open': {
         const parts = await roundQ.listParticipants(tx, row.id);
-        return emit(tx, 'round.opened', { ...base, number: row.number, invitedSiteIds: parts.map((p) => p.siteId) });
+        return emit(tx, 'round.opened', {
+          ...base,
+          number: row.number,
+          invitedSiteIds: parts.map((p) => p.siteId),
+        });
       }
       case 'sealing':
         return emit(tx, 'round.sealing', base);

@@ -164,5 +164,14 @@ export const outbox = pgTable(
   (t) => [index('outbox_unpublished').on(t.id).where(sql`${t.publishedAt} is null`)],
 );
 
-export const schema = { federations, enrolmentTokens, sites, rounds, participants, uploads, modelVersions, outbox };
+export const schema = {
+  federations,
+  enrolmentTokens,
+  sites,
+  rounds,
+  participants,
+  uploads,
+  modelVersions,
+  outbox,
+};
 export type Schema = typeof schema;

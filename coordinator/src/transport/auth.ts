@@ -1,8 +1,8 @@
 import { identifyPeer, type Role, UntrustedPeerError } from '@radfed/shared';
 import { NotAuthenticatedError, SiteRevokedError, UnknownSiteError, WrongRoleError } from '../errors.js';
 import type { Db } from '../store/client.js';
-import * as siteQ from '../store/queries/sites.js';
 import type { SiteRow } from '../store/queries/sites.js';
+import * as siteQ from '../store/queries/sites.js';
 
 export type Caller =
   | { role: 'site'; site: SiteRow; fingerprint: string }
@@ -42,14 +42,18 @@ export class Authenticator {
       peer = identifyPeer(raw, this.caCertPem);
     } catch (err) {
       if (err instanceof UntrustedPeerError) {
-        throw new NotAuthenticatedError(`The client certificate is not trusted by this federation: ${err.message}`, {
-          cause: err,
-        });
+        throw new NotAuthenticatedError(
+          `The client certificate is not trusted by this federation: ${err.message}`,
+          {
+            cause: err,
+          },
+        );
       }
       throw err;
     }
     if (!allowed.includes(peer.role)) throw new WrongRoleError(peer.role, allowed);
-    if (peer.role !== 'site') return { role: peer.role, name: peer.commonName, fingerprint: peer.fingerprint };
+    if (peer.role !== 'site')
+      return { role: peer.role, name: peer.commonName, fingerprint: peer.fingerprint };
     const site = await siteQ.getSiteByFingerprint(this.db, peer.fingerprint);
     if (!site || site.id !== peer.commonName) throw new UnknownSiteError();
     if (site.state === 'revoked') throw new SiteRevokedError(site.revokedReason ?? 'no reason given');

@@ -2,8 +2,9 @@
  * The one translation layer between generated radfed.v1 types and the coordinator's domain rows.
  * Nothing outside transport/ imports generated types.
  */
-import type { ModelSpec } from '@radfed/shared';
+
 import * as pb from '@radfed/proto';
+import type { ModelSpec } from '@radfed/shared';
 import { federationSpec } from '../federations/service.js';
 import type { ParticipationState, RoundState, SiteState } from '../rounds/states.js';
 import type { FederationRow } from '../store/queries/federations.js';

@@ -1,10 +1,10 @@
 import type { ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
 import type * as pb from '@radfed/proto';
-import { InvalidRequestError, RoundNotFoundError } from '../errors.js';
-import { FEDERATION_DEFAULTS } from '../federations/spec.js';
-import type { FederationService } from '../federations/service.js';
-import type { EventBus } from '../events/types.js';
 import type { Logger } from '@radfed/shared';
+import { InvalidRequestError, RoundNotFoundError } from '../errors.js';
+import type { EventBus } from '../events/types.js';
+import type { FederationService } from '../federations/service.js';
+import { FEDERATION_DEFAULTS } from '../federations/spec.js';
 import type { RoundEngine } from '../rounds/engine.js';
 import type { Db } from '../store/client.js';
 import * as roundQ from '../store/queries/rounds.js';
@@ -38,104 +38,159 @@ export function operatorService(d: OperatorServiceDeps): Handlers<pb.OperatorSer
   };
 
   return {
-    createFederation: unary(d.log, 'CreateFederation', async (call: ServerUnaryCall<pb.CreateFederationRequest, pb.CreateFederationResponse>) => {
-      await operator(call);
-      const r = call.request;
-      const row = await d.federations.create({
-        name: r.name,
-        modelSpec: modelSpecFromProto(r.modelSpec) ?? d.defaultModelSpec(),
-        hePreset: r.hePreset || 'plaintext',
-        minSites: r.minSites || FEDERATION_DEFAULTS.minSites,
-        roundDeadlineSeconds: r.roundDeadlineSeconds || FEDERATION_DEFAULTS.roundDeadlineSeconds,
-        maxSamplesPerSite: r.maxSamplesPerSite || FEDERATION_DEFAULTS.maxSamplesPerSite,
-      });
-      d.log.info('federation created', { federation_id: row.id, name: row.name });
-      return { federation: federationToProto(row) };
-    }),
+    createFederation: unary(
+      d.log,
+      'CreateFederation',
+      async (call: ServerUnaryCall<pb.CreateFederationRequest, pb.CreateFederationResponse>) => {
+        await operator(call);
+        const r = call.request;
+        const row = await d.federations.create({
+          name: r.name,
+          modelSpec: modelSpecFromProto(r.modelSpec) ?? d.defaultModelSpec(),
+          hePreset: r.hePreset || 'plaintext',
+          minSites: r.minSites || FEDERATION_DEFAULTS.minSites,
+          roundDeadlineSeconds: r.roundDeadlineSeconds || FEDERATION_DEFAULTS.roundDeadlineSeconds,
+          maxSamplesPerSite: r.maxSamplesPerSite || FEDERATION_DEFAULTS.maxSamplesPerSite,
+        });
+        d.log.info('federation created', { federation_id: row.id, name: row.name });
+        return { federation: federationToProto(row) };
+      },
+    ),
 
-    getFederation: unary(d.log, 'GetFederation', async (call: ServerUnaryCall<pb.GetFederationRequest, pb.GetFederationResponse>) => {
-      await operator(call);
-      return { federation: federationToProto(await d.federations.resolve(call.request.federationId)) };
-    }),
+    getFederation: unary(
+      d.log,
+      'GetFederation',
+      async (call: ServerUnaryCall<pb.GetFederationRequest, pb.GetFederationResponse>) => {
+        await operator(call);
+        return { federation: federationToProto(await d.federations.resolve(call.request.federationId)) };
+      },
+    ),
 
-    listFederations: unary(d.log, 'ListFederations', async (call: ServerUnaryCall<pb.ListFederationsRequest, pb.ListFederationsResponse>) => {
-      await operator(call);
-      return { federations: (await d.federations.list()).map(federationToProto) };
-    }),
+    listFederations: unary(
+      d.log,
+      'ListFederations',
+      async (call: ServerUnaryCall<pb.ListFederationsRequest, pb.ListFederationsResponse>) => {
+        await operator(call);
+        return { federations: (await d.federations.list()).map(federationToProto) };
+      },
+    ),
 
-    inviteSite: unary(d.log, 'InviteSite', async (call: ServerUnaryCall<pb.InviteSiteRequest, pb.InviteSiteResponse>) => {
-      await operator(call);
-      const r = call.request;
-      const invite = await d.federations.invite(r.federationId, r.siteName, r.ttlSeconds || undefined);
-      d.log.info('site invited', { federation_id: invite.federation.id, site: invite.siteName });
-      return { token: invite.token, expiresAt: invite.expiresAt, siteName: invite.siteName };
-    }),
+    inviteSite: unary(
+      d.log,
+      'InviteSite',
+      async (call: ServerUnaryCall<pb.InviteSiteRequest, pb.InviteSiteResponse>) => {
+        await operator(call);
+        const r = call.request;
+        const invite = await d.federations.invite(r.federationId, r.siteName, r.ttlSeconds || undefined);
+        d.log.info('site invited', { federation_id: invite.federation.id, site: invite.siteName });
+        return { token: invite.token, expiresAt: invite.expiresAt, siteName: invite.siteName };
+      },
+    ),
 
-    listSites: unary(d.log, 'ListSites', async (call: ServerUnaryCall<pb.ListSitesRequest, pb.ListSitesResponse>) => {
-      await operator(call);
-      const rows = await d.federations.listSites(call.request.federationId);
-      return { sites: rows.map((s) => siteToProto(s, d.hub.isConnected(s.id))) };
-    }),
+    listSites: unary(
+      d.log,
+      'ListSites',
+      async (call: ServerUnaryCall<pb.ListSitesRequest, pb.ListSitesResponse>) => {
+        await operator(call);
+        const rows = await d.federations.listSites(call.request.federationId);
+        return { sites: rows.map((s) => siteToProto(s, d.hub.isConnected(s.id))) };
+      },
+    ),
 
-    revokeSite: unary(d.log, 'RevokeSite', async (call: ServerUnaryCall<pb.RevokeSiteRequest, pb.RevokeSiteResponse>) => {
-      await operator(call);
-      const row = await d.federations.revoke(call.request.siteId, call.request.reason);
-      return { site: siteToProto(row, d.hub.isConnected(row.id)) };
-    }),
+    revokeSite: unary(
+      d.log,
+      'RevokeSite',
+      async (call: ServerUnaryCall<pb.RevokeSiteRequest, pb.RevokeSiteResponse>) => {
+        await operator(call);
+        const row = await d.federations.revoke(call.request.siteId, call.request.reason);
+        return { site: siteToProto(row, d.hub.isConnected(row.id)) };
+      },
+    ),
 
-    scheduleRounds: unary(d.log, 'ScheduleRounds', async (call: ServerUnaryCall<pb.ScheduleRoundsRequest, pb.ScheduleRoundsResponse>) => {
-      await operator(call);
-      const fed = await d.federations.resolve(call.request.federationId);
-      const rows = await d.engine.schedule(fed.id, call.request.count || 1);
-      return { rounds: rows.map((r) => roundToProto(r, [])) };
-    }),
+    scheduleRounds: unary(
+      d.log,
+      'ScheduleRounds',
+      async (call: ServerUnaryCall<pb.ScheduleRoundsRequest, pb.ScheduleRoundsResponse>) => {
+        await operator(call);
+        const fed = await d.federations.resolve(call.request.federationId);
+        const rows = await d.engine.schedule(fed.id, call.request.count || 1);
+        return { rounds: rows.map((r) => roundToProto(r, [])) };
+      },
+    ),
 
-    listRounds: unary(d.log, 'ListRounds', async (call: ServerUnaryCall<pb.ListRoundsRequest, pb.ListRoundsResponse>) => {
-      await operator(call);
-      const fed = await d.federations.resolve(call.request.federationId);
-      const rounds = await roundQ.listRounds(d.db, fed.id);
-      const parts = await roundQ.listParticipantsFor(d.db, rounds.map((r) => r.id));
-      return { rounds: rounds.map((r) => roundToProto(r, parts.filter((p) => p.roundId === r.id))) };
-    }),
+    listRounds: unary(
+      d.log,
+      'ListRounds',
+      async (call: ServerUnaryCall<pb.ListRoundsRequest, pb.ListRoundsResponse>) => {
+        await operator(call);
+        const fed = await d.federations.resolve(call.request.federationId);
+        const rounds = await roundQ.listRounds(d.db, fed.id);
+        const parts = await roundQ.listParticipantsFor(
+          d.db,
+          rounds.map((r) => r.id),
+        );
+        return {
+          rounds: rounds.map((r) =>
+            roundToProto(
+              r,
+              parts.filter((p) => p.roundId === r.id),
+            ),
+          ),
+        };
+      },
+    ),
 
-    getRound: unary(d.log, 'GetRound', async (call: ServerUnaryCall<pb.GetRoundRequest, pb.GetRoundResponse>) => {
-      await operator(call);
-      return { round: await roundWithParticipants(call.request.roundId) };
-    }),
+    getRound: unary(
+      d.log,
+      'GetRound',
+      async (call: ServerUnaryCall<pb.GetRoundRequest, pb.GetRoundResponse>) => {
+        await operator(call);
+        return { round: await roundWithParticipants(call.request.roundId) };
+      },
+    ),
 
-    cancelRound: unary(d.log, 'CancelRound', async (call: ServerUnaryCall<pb.CancelRoundRequest, pb.CancelRoundResponse>) => {
-      await operator(call);
-      const row = await d.engine.cancel(call.request.roundId, call.request.reason);
-      return { round: await roundWithParticipants(row.id) };
-    }),
+    cancelRound: unary(
+      d.log,
+      'CancelRound',
+      async (call: ServerUnaryCall<pb.CancelRoundRequest, pb.CancelRoundResponse>) => {
+        await operator(call);
+        const row = await d.engine.cancel(call.request.roundId, call.request.reason);
+        return { round: await roundWithParticipants(row.id) };
+      },
+    ),
 
-    watchRounds: serverStreaming(d.log, 'WatchRounds', async (call: ServerWritableStream<pb.WatchRoundsRequest, pb.WatchRoundsResponse>) => {
-      await operator(call);
-      if (!call.request.federationId) throw new InvalidRequestError('Name the federation to watch.');
-      const fed = await d.federations.resolve(call.request.federationId);
-      // Serialise reads so messages leave in event order.
-      let chain = Promise.resolve();
-      const sub = await d.bus.subscribe((event) => {
-        const p = event.payload as { federationId?: string; roundId?: string };
-        if (p.federationId !== fed.id || !p.roundId || !event.topic.startsWith('round.')) return;
-        const roundId = p.roundId;
-        chain = chain
-          .then(async () => {
-            if (call.cancelled || call.writableEnded) return;
-            call.write({ round: await roundWithParticipants(roundId), event: event.topic });
-          })
-          .catch((err: unknown) => d.log.warn('watch write failed', { err: err as Error }));
-      });
-      // Current state first, so a watcher that joins mid-round sees where things stand.
-      for (const r of await roundQ.listRoundsInStates(d.db, ['open', 'sealing'])) {
-        if (r.federationId === fed.id) call.write({ round: await roundWithParticipants(r.id), event: 'snapshot' });
-      }
-      await new Promise<void>((resolve) => {
-        call.on('cancelled', resolve);
-        call.on('close', resolve);
-        call.on('finish', resolve);
-      });
-      await sub.unsubscribe();
-    }),
+    watchRounds: serverStreaming(
+      d.log,
+      'WatchRounds',
+      async (call: ServerWritableStream<pb.WatchRoundsRequest, pb.WatchRoundsResponse>) => {
+        await operator(call);
+        if (!call.request.federationId) throw new InvalidRequestError('Name the federation to watch.');
+        const fed = await d.federations.resolve(call.request.federationId);
+        // Serialise reads so messages leave in event order.
+        let chain = Promise.resolve();
+        const sub = await d.bus.subscribe((event) => {
+          const p = event.payload as { federationId?: string; roundId?: string };
+          if (p.federationId !== fed.id || !p.roundId || !event.topic.startsWith('round.')) return;
+          const roundId = p.roundId;
+          chain = chain
+            .then(async () => {
+              if (call.cancelled || call.writableEnded) return;
+              call.write({ round: await roundWithParticipants(roundId), event: event.topic });
+            })
+            .catch((err: unknown) => d.log.warn('watch write failed', { err: err as Error }));
+        });
+        // Current state first, so a watcher that joins mid-round sees where things stand.
+        for (const r of await roundQ.listRoundsInStates(d.db, ['open', 'sealing'])) {
+          if (r.federationId === fed.id)
+            call.write({ round: await roundWithParticipants(r.id), event: 'snapshot' });
+        }
+        await new Promise<void>((resolve) => {
+          call.on('cancelled', resolve);
+          call.on('close', resolve);
+          call.on('finish', resolve);
+        });
+        await sub.unsubscribe();
+      },
+    ),
   };
 }

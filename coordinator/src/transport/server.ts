@@ -1,9 +1,15 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { AuditServiceService, OperatorServiceService, PROTO_FILES, PROTO_ROOT, SiteServiceService } from '@radfed/proto';
-import { HealthImplementation } from 'grpc-health-check';
+import {
+  AuditServiceService,
+  OperatorServiceService,
+  PROTO_FILES,
+  PROTO_ROOT,
+  SiteServiceService,
+} from '@radfed/proto';
 import type { Logger } from '@radfed/shared';
+import { HealthImplementation } from 'grpc-health-check';
 import type { AuditServiceDeps } from './audit-service.js';
 import { auditService } from './audit-service.js';
 import type { OperatorServiceDeps } from './operator-service.js';
@@ -47,13 +53,18 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<RunningServ
   server.addService(SiteServiceService, siteService(o.site));
   server.addService(OperatorServiceService, operatorService(o.operator));
   server.addService(AuditServiceService, auditService(o.audit));
-  const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])) });
+  const health = new HealthImplementation({
+    '': 'SERVING',
+    ...Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])),
+  });
   health.addToServer(server);
   const definition = loadSync([...PROTO_FILES], { includeDirs: [PROTO_ROOT], keepCase: true, longs: String });
   new ReflectionService(definition).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${o.host}:${o.port}`, createServerCredentials(o.tls), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${o.host}:${o.port}`, createServerCredentials(o.tls), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   o.log.info(`coordinator listening on ${o.host}:${port}`, { port });
   return {

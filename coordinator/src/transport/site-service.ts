@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
-import type { sendUnaryData, ServerReadableStream, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
+import type {
+  ServerReadableStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+  sendUnaryData,
+} from '@grpc/grpc-js';
 import type * as pb from '@radfed/proto';
+import type { Logger } from '@radfed/shared';
 import type { Aggregator } from '../aggregation/aggregator.js';
 import type { BlobStore } from '../blobs/types.js';
 import {
@@ -15,15 +21,14 @@ import {
   UploadProtocolError,
 } from '../errors.js';
 import type { FederationService } from '../federations/service.js';
-import type { Logger } from '@radfed/shared';
 import type { RoundEngine } from '../rounds/engine.js';
 import type { Db } from '../store/client.js';
 import * as federationQ from '../store/queries/federations.js';
 import * as roundQ from '../store/queries/rounds.js';
 import type { Authenticator, Caller } from './auth.js';
 import { federationToProto, trainTaskToProto } from './convert.js';
-import type { TaskHub } from './task-hub.js';
 import { clientStreaming, type Handlers, serverStreaming, unary } from './handlers.js';
+import type { TaskHub } from './task-hub.js';
 
 /** Bytes per chunk the coordinator streams models in. */
 export const DOWNLOAD_CHUNK_BYTES = 256 * 1024;
@@ -44,20 +49,27 @@ type SiteCaller = Extract<Caller, { role: 'site' }>;
 
 /** SiteService: what agents call. Every method but Enrol requires the site's own certificate. */
 export function siteService(d: SiteServiceDeps): Handlers<pb.SiteServiceServer> {
-  const site = async (call: Parameters<Authenticator['require']>[0]) => (await d.auth.require(call, ['site'])) as SiteCaller;
+  const site = async (call: Parameters<Authenticator['require']>[0]) =>
+    (await d.auth.require(call, ['site'])) as SiteCaller;
 
   return {
     enrol: unary(d.log, 'Enrol', async (call: ServerUnaryCall<pb.EnrolRequest, pb.EnrolResponse>) => {
       const req = call.request;
-      if (!req.token) throw new InvalidRequestError('Enrolment needs the token your operator gave you (--token).');
-      if (!req.csrPem) throw new InvalidRequestError('Enrolment needs a certificate request; upgrade the agent.');
+      if (!req.token)
+        throw new InvalidRequestError('Enrolment needs the token your operator gave you (--token).');
+      if (!req.csrPem)
+        throw new InvalidRequestError('Enrolment needs a certificate request; upgrade the agent.');
       const result = await d.federations.enrol({
         token: req.token,
         csrPem: req.csrPem,
         signingPublicKey: req.signingPublicKey,
         keyWrapPublicKey: req.keyWrapPublicKey,
       });
-      d.log.info('site enrolled', { federation_id: result.federation.id, site_id: result.site.id, name: result.site.name });
+      d.log.info('site enrolled', {
+        federation_id: result.federation.id,
+        site_id: result.site.id,
+        name: result.site.name,
+      });
       return {
         siteId: result.site.id,
         federationId: result.federation.id,
@@ -68,102 +80,139 @@ export function siteService(d: SiteServiceDeps): Handlers<pb.SiteServiceServer> 
       };
     }),
 
-    watchTasks: serverStreaming(d.log, 'WatchTasks', async (call: ServerWritableStream<pb.WatchTasksRequest, pb.WatchTasksResponse>) => {
-      const { site: row } = await site(call);
-      await d.auth.touch(row.id, call.request.backend || undefined);
-      const remove = d.hub.add(row.id, call);
-      d.log.info('agent connected', { federation_id: row.federationId, site_id: row.id, backend: call.request.backend });
-      const done = new Promise<void>((resolve) => {
-        const finish = () => {
-          remove();
-          resolve();
-        };
-        call.on('cancelled', finish);
-        call.on('close', finish);
-        call.on('finish', finish);
-        call.on('error', finish);
-      });
-      const fed = (await federationQ.getFederation(d.db, row.federationId))!;
-      for (const round of await roundQ.listPendingTasks(d.db, row.id)) {
-        call.write({ event: { $case: 'train', value: trainTaskToProto(round, fed) } });
-      }
-      await done;
-      d.log.info('agent disconnected', { federation_id: row.federationId, site_id: row.id });
-    }),
+    watchTasks: serverStreaming(
+      d.log,
+      'WatchTasks',
+      async (call: ServerWritableStream<pb.WatchTasksRequest, pb.WatchTasksResponse>) => {
+        const { site: row } = await site(call);
+        await d.auth.touch(row.id, call.request.backend || undefined);
+        const remove = d.hub.add(row.id, call);
+        d.log.info('agent connected', {
+          federation_id: row.federationId,
+          site_id: row.id,
+          backend: call.request.backend,
+        });
+        const done = new Promise<void>((resolve) => {
+          const finish = () => {
+            remove();
+            resolve();
+          };
+          call.on('cancelled', finish);
+          call.on('close', finish);
+          call.on('finish', finish);
+          call.on('error', finish);
+        });
+        const fed = (await federationQ.getFederation(d.db, row.federationId))!;
+        for (const round of await roundQ.listPendingTasks(d.db, row.id)) {
+          call.write({ event: { $case: 'train', value: trainTaskToProto(round, fed) } });
+        }
+        await done;
+        d.log.info('agent disconnected', { federation_id: row.federationId, site_id: row.id });
+      },
+    ),
 
-    downloadModel: serverStreaming(d.log, 'DownloadModel', async (call: ServerWritableStream<pb.DownloadModelRequest, pb.DownloadModelResponse>) => {
-      const { site: row } = await site(call);
-      const req = call.request;
-      if (req.federationId && req.federationId !== row.federationId) {
-        throw new NotInvitedError(0);
-      }
-      const version = Number(req.modelVersion);
-      const fed = (await federationQ.getFederation(d.db, row.federationId))!;
-      const mv = await federationQ.getModelVersion(d.db, fed.id, version);
-      if (!mv) throw new ModelVersionNotFoundError(version);
-      const total = mv.blobKey ? ((await d.blobs.size(mv.blobKey)) ?? 0) : 0;
-      const offset = Number(req.offset);
-      if (offset < 0 || offset > total) {
-        throw new InvalidRequestError(`Offset ${offset} is outside model version ${version} (${total} bytes); resume from 0.`);
-      }
-      call.write({
-        part: {
-          $case: 'header',
-          value: {
-            modelVersion: BigInt(version),
-            totalBytes: BigInt(total),
-            sha256: Buffer.from(mv.digest ?? '', 'hex'),
-            totalSamples: BigInt(mv.totalSamples),
-            parameterCount: fed.parameterCount,
-            encoding: mv.blobKey ? d.aggregator.encoding : 'seed',
+    downloadModel: serverStreaming(
+      d.log,
+      'DownloadModel',
+      async (call: ServerWritableStream<pb.DownloadModelRequest, pb.DownloadModelResponse>) => {
+        const { site: row } = await site(call);
+        const req = call.request;
+        if (req.federationId && req.federationId !== row.federationId) {
+          throw new NotInvitedError(0);
+        }
+        const version = Number(req.modelVersion);
+        const fed = (await federationQ.getFederation(d.db, row.federationId))!;
+        const mv = await federationQ.getModelVersion(d.db, fed.id, version);
+        if (!mv) throw new ModelVersionNotFoundError(version);
+        const total = mv.blobKey ? ((await d.blobs.size(mv.blobKey)) ?? 0) : 0;
+        const offset = Number(req.offset);
+        if (offset < 0 || offset > total) {
+          throw new InvalidRequestError(
+            `Offset ${offset} is outside model version ${version} (${total} bytes); resume from 0.`,
+          );
+        }
+        call.write({
+          part: {
+            $case: 'header',
+            value: {
+              modelVersion: BigInt(version),
+              totalBytes: BigInt(total),
+              sha256: Buffer.from(mv.digest ?? '', 'hex'),
+              totalSamples: BigInt(mv.totalSamples),
+              parameterCount: fed.parameterCount,
+              encoding: mv.blobKey ? d.aggregator.encoding : 'seed',
+            },
           },
-        },
-      });
-      for (let at = offset; mv.blobKey && at < total; at += DOWNLOAD_CHUNK_BYTES) {
-        const data = await d.blobs.read(mv.blobKey, at, DOWNLOAD_CHUNK_BYTES);
-        const ok = call.write({ part: { $case: 'chunk', value: { offset: BigInt(at), data: Buffer.from(data) } } });
-        if (!ok) await new Promise((r) => call.once('drain', r));
-        if (call.cancelled) return;
-      }
-      call.end();
-    }),
+        });
+        for (let at = offset; mv.blobKey && at < total; at += DOWNLOAD_CHUNK_BYTES) {
+          const data = await d.blobs.read(mv.blobKey, at, DOWNLOAD_CHUNK_BYTES);
+          const ok = call.write({
+            part: { $case: 'chunk', value: { offset: BigInt(at), data: Buffer.from(data) } },
+          });
+          if (!ok) await new Promise((r) => call.once('drain', r));
+          if (call.cancelled) return;
+        }
+        call.end();
+      },
+    ),
 
-    getUploadStatus: unary(d.log, 'GetUploadStatus', async (call: ServerUnaryCall<pb.GetUploadStatusRequest, pb.GetUploadStatusResponse>) => {
-      const { site: row } = await site(call);
-      const round = await roundQ.getRound(d.db, call.request.roundId);
-      if (!round) throw new RoundNotFoundError(call.request.roundId);
-      const participant = await roundQ.getParticipant(d.db, round.id, row.id);
-      if (!participant) throw new NotInvitedError(round.number);
-      const upload = await roundQ.getUpload(d.db, round.id, row.id);
-      return {
-        receivedBytes: BigInt(upload?.receivedBytes ?? 0),
-        sha256: Buffer.from(upload?.digest ?? participant.updateDigest ?? '', 'hex'),
-        accepted: participant.state === 'submitted',
-      };
-    }),
+    getUploadStatus: unary(
+      d.log,
+      'GetUploadStatus',
+      async (call: ServerUnaryCall<pb.GetUploadStatusRequest, pb.GetUploadStatusResponse>) => {
+        const { site: row } = await site(call);
+        const round = await roundQ.getRound(d.db, call.request.roundId);
+        if (!round) throw new RoundNotFoundError(call.request.roundId);
+        const participant = await roundQ.getParticipant(d.db, round.id, row.id);
+        if (!participant) throw new NotInvitedError(round.number);
+        const upload = await roundQ.getUpload(d.db, round.id, row.id);
+        return {
+          receivedBytes: BigInt(upload?.receivedBytes ?? 0),
+          sha256: Buffer.from(upload?.digest ?? participant.updateDigest ?? '', 'hex'),
+          accepted: participant.state === 'submitted',
+        };
+      },
+    ),
 
-    uploadUpdate: clientStreaming(d.log, 'UploadUpdate', async (call: ServerReadableStream<pb.UploadUpdateRequest, pb.UploadUpdateResponse>) => {
-      const caller = await site(call);
-      return receiveUpload(d, caller, call);
-    }),
+    uploadUpdate: clientStreaming(
+      d.log,
+      'UploadUpdate',
+      async (call: ServerReadableStream<pb.UploadUpdateRequest, pb.UploadUpdateResponse>) => {
+        const caller = await site(call);
+        return receiveUpload(d, caller, call);
+      },
+    ),
 
-    declineTask: unary(d.log, 'DeclineTask', async (call: ServerUnaryCall<pb.DeclineTaskRequest, pb.DeclineTaskResponse>) => {
-      const { site: row } = await site(call);
-      const reason = call.request.reason.trim().slice(0, 1000);
-      if (!reason) throw new InvalidRequestError('Say why the site declines; the operator sees the reason.');
-      await d.engine.decline(call.request.roundId, row.id, reason);
-      return {};
-    }),
+    declineTask: unary(
+      d.log,
+      'DeclineTask',
+      async (call: ServerUnaryCall<pb.DeclineTaskRequest, pb.DeclineTaskResponse>) => {
+        const { site: row } = await site(call);
+        const reason = call.request.reason.trim().slice(0, 1000);
+        if (!reason)
+          throw new InvalidRequestError('Say why the site declines; the operator sees the reason.');
+        await d.engine.decline(call.request.roundId, row.id, reason);
+        return {};
+      },
+    ),
 
-    publishKeyBundle: unary(d.log, 'PublishKeyBundle', async (call: ServerUnaryCall<pb.PublishKeyBundleRequest, pb.PublishKeyBundleResponse>) => {
-      await site(call);
-      throw new FailedKeyBundleError();
-    }),
+    publishKeyBundle: unary(
+      d.log,
+      'PublishKeyBundle',
+      async (call: ServerUnaryCall<pb.PublishKeyBundleRequest, pb.PublishKeyBundleResponse>) => {
+        await site(call);
+        throw new FailedKeyBundleError();
+      },
+    ),
 
-    getKeyBundle: unary(d.log, 'GetKeyBundle', async (call: ServerUnaryCall<pb.GetKeyBundleRequest, pb.GetKeyBundleResponse>) => {
-      await site(call);
-      throw new FailedKeyBundleError();
-    }),
+    getKeyBundle: unary(
+      d.log,
+      'GetKeyBundle',
+      async (call: ServerUnaryCall<pb.GetKeyBundleRequest, pb.GetKeyBundleResponse>) => {
+        await site(call);
+        throw new FailedKeyBundleError();
+      },
+    ),
   };
 }
 
@@ -212,7 +261,14 @@ async function receiveUpload(
             );
           }
           await d.blobs.delete(stagingKey).catch(() => undefined);
-          await roundQ.upsertUpload(d.db, { roundId: header.roundId, siteId, stagingKey, totalBytes: expected, digest, receivedBytes: 0 });
+          await roundQ.upsertUpload(d.db, {
+            roundId: header.roundId,
+            siteId,
+            stagingKey,
+            totalBytes: expected,
+            digest,
+            receivedBytes: 0,
+          });
         } else {
           if (offset !== upload.receivedBytes) {
             throw new UploadProtocolError(
@@ -233,7 +289,9 @@ async function receiveUpload(
         );
       }
       if (received + chunk.data.length > expected) {
-        throw new UploadProtocolError(`The update is longer than the ${expected} bytes declared in its header.`);
+        throw new UploadProtocolError(
+          `The update is longer than the ${expected} bytes declared in its header.`,
+        );
       }
       await d.blobs.append(stagingKey, chunk.data);
       received += chunk.data.length;
@@ -244,7 +302,8 @@ async function receiveUpload(
     if (!(err instanceof Error && err.name === 'AbortError') && !call.cancelled) await dropStaging();
     throw err;
   }
-  if (!header) throw new UploadProtocolError('The upload stream was empty; send a header and the update bytes.');
+  if (!header)
+    throw new UploadProtocolError('The upload stream was empty; send a header and the update bytes.');
   if (received !== expected) {
     throw new UploadProtocolError(
       `The stream ended after ${received} of ${expected} bytes; resume from offset ${received}.`,
@@ -272,7 +331,11 @@ async function receiveUpload(
     metrics: header.metrics,
   });
   await dropStaging();
-  d.log.info(`update received for round ${roundNumber}`, { federation_id: fed.id, round_id: header.roundId, site_id: siteId });
+  d.log.info(`update received for round ${roundNumber}`, {
+    federation_id: fed.id,
+    round_id: header.roundId,
+    site_id: siteId,
+  });
   return { receipt: receipt(header, siteId, result.acceptedAt, result.duplicate) };
 }
 
@@ -285,7 +348,8 @@ async function checkHeader(
   if (!round || round.federationId !== caller.site.federationId) throw new RoundNotFoundError(header.roundId);
   const participant = await roundQ.getParticipant(d.db, round.id, caller.site.id);
   if (!participant) throw new NotInvitedError(round.number);
-  if (header.sha256.length !== 32) throw new UploadProtocolError('The header needs the update\'s 32-byte sha256.');
+  if (header.sha256.length !== 32)
+    throw new UploadProtocolError("The header needs the update's 32-byte sha256.");
   if (participant.state === 'submitted' && participant.updateDigest === header.sha256.toString('hex')) {
     return {
       expected: 0,

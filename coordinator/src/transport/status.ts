@@ -4,10 +4,9 @@
  * INTERNAL with an incident id that matches the coordinator's log line.
  */
 import { randomBytes } from 'node:crypto';
-import { type ServiceError, status } from '@grpc/grpc-js';
-import { Metadata } from '@grpc/grpc-js';
-import { type ErrorKind, RadfedError } from '../errors.js';
+import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import type { Logger } from '@radfed/shared';
+import { type ErrorKind, RadfedError } from '../errors.js';
 
 const CODES: Record<ErrorKind, status> = {
   'invalid-argument': status.INVALID_ARGUMENT,
@@ -29,7 +28,12 @@ export function toStatus(err: unknown, log: Logger, method: string): StatusObjec
   if (err instanceof RadfedError) return { code: CODES[err.kind], details: err.message };
   if (isServiceError(err)) return { code: err.code, details: err.details };
   const incident = randomBytes(4).toString('hex');
-  log.error('internal error', { method, incident, err: err instanceof Error ? err : String(err), stack: (err as Error)?.stack });
+  log.error('internal error', {
+    method,
+    incident,
+    err: err instanceof Error ? err : String(err),
+    stack: (err as Error)?.stack,
+  });
   return {
     code: status.INTERNAL,
     details: `The coordinator hit an internal error (incident ${incident}); the operator can find it in the logs.`,
@@ -45,5 +49,11 @@ export function toServiceError(s: StatusObject): ServiceError {
 }
 
 function isServiceError(err: unknown): err is ServiceError {
-  return typeof err === 'object' && err !== null && 'code' in err && 'details' in err && typeof (err as ServiceError).code === 'number';
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    'code' in err &&
+    'details' in err &&
+    typeof (err as ServiceError).code === 'number'
+  );
 }

@@ -17,13 +17,16 @@ export class TaskHub {
     private readonly log: Logger,
     heartbeatMs = 10_000,
   ) {
-    this.heartbeat = setInterval(() => this.broadcast({ event: { $case: 'heartbeat', value: { serverTime: new Date() } } }), heartbeatMs);
+    this.heartbeat = setInterval(
+      () => this.broadcast({ event: { $case: 'heartbeat', value: { serverTime: new Date() } } }),
+      heartbeatMs,
+    );
     this.heartbeat.unref();
   }
 
   add(siteId: string, stream: TaskStream): () => void {
-    let set = this.streams.get(siteId);
-    if (!set) this.streams.set(siteId, (set = new Set()));
+    const set = this.streams.get(siteId) ?? new Set<TaskStream>();
+    this.streams.set(siteId, set);
     set.add(stream);
     return () => {
       set.delete(stream);

@@ -19,7 +19,9 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-export function createLogger(opts: { level?: LogLevel; base?: LogFields; write?: (line: string) => void } = {}): Logger {
+export function createLogger(
+  opts: { level?: LogLevel; base?: LogFields; write?: (line: string) => void } = {},
+): Logger {
   const min = ORDER[opts.level ?? 'info'];
   const write = opts.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const base = opts.base ?? {};

@@ -66,9 +66,12 @@ export async function loadIdentity(stateDir: string): Promise<AgentIdentity> {
   try {
     enrolment = enrolmentSchema.parse(JSON.parse(await read(FILES.enrolment)));
   } catch (err) {
-    throw new AgentStateError(`${join(stateDir, FILES.enrolment)} is damaged; enrol again into a fresh --state-dir.`, {
-      cause: err,
-    });
+    throw new AgentStateError(
+      `${join(stateDir, FILES.enrolment)} is damaged; enrol again into a fresh --state-dir.`,
+      {
+        cause: err,
+      },
+    );
   }
   return {
     ...enrolment,

@@ -22,7 +22,11 @@ export class CheckpointStore {
 
   async save(cp: Checkpoint): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    await atomicWrite(join(this.dir, 'latest.bin'), new Uint8Array(cp.weights.buffer, cp.weights.byteOffset, cp.weights.byteLength), 0o600);
+    await atomicWrite(
+      join(this.dir, 'latest.bin'),
+      new Uint8Array(cp.weights.buffer, cp.weights.byteOffset, cp.weights.byteLength),
+      0o600,
+    );
     const { weights: _w, ...meta } = cp;
     await atomicWrite(join(this.dir, 'latest.json'), JSON.stringify(meta), 0o600);
   }
@@ -32,6 +36,9 @@ export class CheckpointStore {
     if (!existsSync(meta)) return undefined;
     const info = JSON.parse(await readFile(meta, 'utf8')) as Omit<Checkpoint, 'weights'>;
     const bytes = await readFile(join(this.dir, 'latest.bin'));
-    return { ...info, weights: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) };
+    return {
+      ...info,
+      weights: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)),
+    };
   }
 }

@@ -58,7 +58,8 @@ export class TaskRunner {
     const images = dataset.images.slice(0, cap);
 
     const model = await this.o.client.downloadModel(task.federationId, version);
-    const local = pending && pending.weights.length === parameterCount(spec) ? pending.weights : initialWeights(spec);
+    const local =
+      pending && pending.weights.length === parameterCount(spec) ? pending.weights : initialWeights(spec);
     let start: Float32Array;
     if (model.header.encoding === 'seed') {
       start = initialWeights(spec);
@@ -77,7 +78,11 @@ export class TaskRunner {
         );
       }
     });
-    const metrics = { loss: out.metrics.loss, initial_loss: out.metrics.initialLoss, train_seconds: out.metrics.trainSeconds };
+    const metrics = {
+      loss: out.metrics.loss,
+      initial_loss: out.metrics.initialLoss,
+      train_seconds: out.metrics.trainSeconds,
+    };
     await this.checkpoints.save({
       roundId: task.roundId,
       modelVersion: version,
@@ -118,16 +123,23 @@ export class TaskRunner {
     try {
       data = await loadDataset(this.o.dataDir, { imageSize: size, maxFileBytes: this.o.maxFileBytes });
     } catch (err) {
-      throw new TaskDeclinedError(`cannot read the site's data folder: ${(err as Error).message}`, { cause: err });
+      throw new TaskDeclinedError(`cannot read the site's data folder: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const r = data.report;
-    log.info(`loaded ${r.imagesAccepted} images from ${r.filesSeen} files in ${r.dir} (${r.skipped.length} skipped)`, {
-      commitment: r.commitment,
-    });
+    log.info(
+      `loaded ${r.imagesAccepted} images from ${r.filesSeen} files in ${r.dir} (${r.skipped.length} skipped)`,
+      {
+        commitment: r.commitment,
+      },
+    );
     for (const s of r.skipped) log.warn(`skipped ${s.path}: ${s.reason}`);
     if (data.images.length === 0) {
       const why = r.skipped[0] ? ` (e.g. ${r.skipped[0].path}: ${r.skipped[0].reason})` : '';
-      throw new TaskDeclinedError(`no usable images in the site's data folder: ${r.filesSeen} files seen${why}`);
+      throw new TaskDeclinedError(
+        `no usable images in the site's data folder: ${r.filesSeen} files seen${why}`,
+      );
     }
     this.dataset = { size, data };
     return data;
@@ -138,7 +150,9 @@ export class TaskRunner {
 function parseSpec(task: TrainTask): ModelSpec {
   const parsed = modelSpecSchema.safeParse(task.modelSpec);
   if (!parsed.success) {
-    throw new TaskDeclinedError(`the round's model spec is malformed: ${parsed.error.issues[0]?.message ?? 'unknown problem'}`);
+    throw new TaskDeclinedError(
+      `the round's model spec is malformed: ${parsed.error.issues[0]?.message ?? 'unknown problem'}`,
+    );
   }
   const spec = parsed.data as ModelSpec;
   const problem = checkModelSpec(spec);

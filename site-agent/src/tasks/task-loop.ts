@@ -90,7 +90,9 @@ export class TaskLoop {
     } catch (err) {
       if (err instanceof TaskDeclinedError) {
         log.warn(`declining round ${task.roundNumber}: ${err.message}`);
-        await this.o.client.decline(task.roundId, err.message).catch((e: unknown) => log.warn(`could not decline: ${RpcError.from(e).message}`));
+        await this.o.client
+          .decline(task.roundId, err.message)
+          .catch((e: unknown) => log.warn(`could not decline: ${RpcError.from(e).message}`));
         return;
       }
       const rpc = err instanceof RpcError ? err : undefined;
@@ -101,7 +103,9 @@ export class TaskLoop {
       if (rpc?.retryable) {
         // The connection failed mid-task: forget the task so it runs again when the stream returns it.
         this.seen.delete(task.roundId);
-        log.warn(`round ${task.roundNumber} interrupted (${rpc.message}); it resumes when the coordinator is back`);
+        log.warn(
+          `round ${task.roundNumber} interrupted (${rpc.message}); it resumes when the coordinator is back`,
+        );
         return;
       }
       const message = err instanceof Error ? err.message : String(err);
@@ -112,4 +116,3 @@ export class TaskLoop {
     }
   }
 }
-

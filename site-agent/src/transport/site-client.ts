@@ -91,18 +91,29 @@ export class SiteClient {
             modelVersion: BigInt(modelVersion),
             offset: BigInt(received),
           });
-          call.on('data', (msg: { part?: { $case: 'header'; value: ModelHeader } | { $case: 'chunk'; value: { offset: bigint; data: Buffer } } }) => {
-            if (msg.part?.$case === 'header') header = msg.part.value;
-            else if (msg.part?.$case === 'chunk') {
-              if (Number(msg.part.value.offset) !== received) {
-                call.cancel();
-                reject(new ModelTransferError(`model chunk at ${msg.part.value.offset} arrived out of order (expected ${received})`));
-                return;
+          call.on(
+            'data',
+            (msg: {
+              part?:
+                | { $case: 'header'; value: ModelHeader }
+                | { $case: 'chunk'; value: { offset: bigint; data: Buffer } };
+            }) => {
+              if (msg.part?.$case === 'header') header = msg.part.value;
+              else if (msg.part?.$case === 'chunk') {
+                if (Number(msg.part.value.offset) !== received) {
+                  call.cancel();
+                  reject(
+                    new ModelTransferError(
+                      `model chunk at ${msg.part.value.offset} arrived out of order (expected ${received})`,
+                    ),
+                  );
+                  return;
+                }
+                parts.push(msg.part.value.data);
+                received += msg.part.value.data.length;
               }
-              parts.push(msg.part.value.data);
-              received += msg.part.value.data.length;
-            }
-          });
+            },
+          );
           call.on('end', resolve);
           call.on('error', (err) => reject(RpcError.from(err)));
         });
@@ -116,10 +127,14 @@ export class SiteClient {
     if (!header) throw new ModelTransferError('the coordinator sent no model header');
     const data = Buffer.concat(parts);
     if (data.length !== Number(header.totalBytes)) {
-      throw new ModelTransferError(`model v${modelVersion}: got ${data.length} of ${header.totalBytes} bytes`);
+      throw new ModelTransferError(
+        `model v${modelVersion}: got ${data.length} of ${header.totalBytes} bytes`,
+      );
     }
     if (data.length > 0 && !createHash('sha256').update(data).digest().equals(header.sha256)) {
-      throw new ModelTransferError(`model v${modelVersion} does not match its sha256; it will be downloaded again`);
+      throw new ModelTransferError(
+        `model v${modelVersion} does not match its sha256; it will be downloaded again`,
+      );
     }
     return { header, data };
   }
@@ -135,7 +150,12 @@ export class SiteClient {
         const rpc = RpcError.from(err);
         if (!rpc.retryable || attempt >= TRANSFER_ATTEMPTS) throw rpc;
         await sleep(500 * attempt);
-        const st = await unaryCall(this.client, this.client.getUploadStatus, { roundId: input.roundId }, new Metadata());
+        const st = await unaryCall(
+          this.client,
+          this.client.getUploadStatus,
+          { roundId: input.roundId },
+          new Metadata(),
+        );
         offset = st.sha256.equals(digest) ? Number(st.receivedBytes) : 0;
       }
     }
@@ -143,7 +163,9 @@ export class SiteClient {
 
   private uploadFrom(input: UploadInput, digest: Buffer, offset: number): Promise<Receipt> {
     return new Promise((resolve, reject) => {
-      const call = this.client.uploadUpdate((err, res) => (err ? reject(RpcError.from(err)) : resolve(res!.receipt!)));
+      const call = this.client.uploadUpdate((err, res) =>
+        err ? reject(RpcError.from(err)) : resolve(res!.receipt!),
+      );
       call.write({
         part: {
           $case: 'header',
@@ -161,7 +183,11 @@ export class SiteClient {
         },
       });
       for (let at = offset; at < input.data.byteLength; at += UPLOAD_CHUNK_BYTES) {
-        const data = Buffer.from(input.data.buffer, input.data.byteOffset + at, Math.min(UPLOAD_CHUNK_BYTES, input.data.byteLength - at));
+        const data = Buffer.from(
+          input.data.buffer,
+          input.data.byteOffset + at,
+          Math.min(UPLOAD_CHUNK_BYTES, input.data.byteLength - at),
+        );
         call.write({ part: { $case: 'chunk', value: { offset: BigInt(at), data } } });
       }
       call.end();

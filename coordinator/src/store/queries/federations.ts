@@ -6,7 +6,10 @@ export type FederationRow = typeof federations.$inferSelect;
 export type ModelVersionRow = typeof modelVersions.$inferSelect;
 
 /** Inserts a federation and its seeded version-0 model (built by every site from the spec's seed). */
-export async function insertFederation(ex: Executor, row: typeof federations.$inferInsert): Promise<FederationRow> {
+export async function insertFederation(
+  ex: Executor,
+  row: typeof federations.$inferInsert,
+): Promise<FederationRow> {
   const [created] = await ex.insert(federations).values(row).returning();
   await ex.insert(modelVersions).values({ federationId: row.id, version: 0 });
   return created!;

@@ -7,12 +7,21 @@ import { outbox } from '../schema.js';
  * Writes an event to the outbox. Call it inside the transaction that makes the state change, so the
  * change and its event commit (or vanish) together.
  */
-export async function emit<T extends EventTopic>(ex: Executor, topic: T, payload: EventMap[T]): Promise<void> {
+export async function emit<T extends EventTopic>(
+  ex: Executor,
+  topic: T,
+  payload: EventMap[T],
+): Promise<void> {
   await ex.insert(outbox).values({ topic, payload });
 }
 
 export async function fetchUnpublished(ex: Executor, limit: number): Promise<BusEvent[]> {
-  const rows = await ex.select().from(outbox).where(isNull(outbox.publishedAt)).orderBy(asc(outbox.id)).limit(limit);
+  const rows = await ex
+    .select()
+    .from(outbox)
+    .where(isNull(outbox.publishedAt))
+    .orderBy(asc(outbox.id))
+    .limit(limit);
   return rows.map((r) => ({
     id: r.id,
     topic: r.topic as EventTopic,

@@ -75,7 +75,9 @@ export async function updateRound(
 
 export async function insertParticipants(ex: Executor, roundId: string, siteIds: string[]): Promise<void> {
   if (siteIds.length === 0) return;
-  await ex.insert(participants).values(siteIds.map((siteId) => ({ roundId, siteId, state: 'invited' as const })));
+  await ex
+    .insert(participants)
+    .values(siteIds.map((siteId) => ({ roundId, siteId, state: 'invited' as const })));
 }
 
 export async function listParticipants(ex: Executor, roundId: string): Promise<ParticipantRow[]> {
@@ -87,7 +89,11 @@ export async function listParticipantsFor(ex: Executor, roundIds: string[]): Pro
   return ex.select().from(participants).where(inArray(participants.roundId, roundIds));
 }
 
-export async function getParticipant(ex: Executor, roundId: string, siteId: string): Promise<ParticipantRow | undefined> {
+export async function getParticipant(
+  ex: Executor,
+  roundId: string,
+  siteId: string,
+): Promise<ParticipantRow | undefined> {
   const [row] = await ex
     .select()
     .from(participants)
@@ -106,7 +112,13 @@ export async function answerParticipant(
   const rows = await ex
     .update(participants)
     .set({ ...patch, state: to, updatedAt: new Date() })
-    .where(and(eq(participants.roundId, roundId), eq(participants.siteId, siteId), eq(participants.state, 'invited')))
+    .where(
+      and(
+        eq(participants.roundId, roundId),
+        eq(participants.siteId, siteId),
+        eq(participants.state, 'invited'),
+      ),
+    )
     .returning({ siteId: participants.siteId });
   return rows.length === 1;
 }
@@ -130,7 +142,11 @@ export async function listPendingTasks(ex: Executor, siteId: string): Promise<Ro
   return rows.map((r) => r.round);
 }
 
-export async function getUpload(ex: Executor, roundId: string, siteId: string): Promise<UploadRow | undefined> {
+export async function getUpload(
+  ex: Executor,
+  roundId: string,
+  siteId: string,
+): Promise<UploadRow | undefined> {
   const [row] = await ex
     .select()
     .from(uploads)
@@ -154,7 +170,12 @@ export async function upsertUpload(ex: Executor, row: typeof uploads.$inferInser
     });
 }
 
-export async function setUploadReceived(ex: Executor, roundId: string, siteId: string, received: number): Promise<void> {
+export async function setUploadReceived(
+  ex: Executor,
+  roundId: string,
+  siteId: string,
+  received: number,
+): Promise<void> {
   await ex
     .update(uploads)
     .set({ receivedBytes: received, updatedAt: new Date() })
@@ -164,4 +185,3 @@ export async function setUploadReceived(ex: Executor, roundId: string, siteId: s
 export async function deleteUpload(ex: Executor, roundId: string, siteId: string): Promise<void> {
   await ex.delete(uploads).where(and(eq(uploads.roundId, roundId), eq(uploads.siteId, siteId)));
 }
-

@@ -18,7 +18,12 @@ export async function getToken(ex: Executor, tokenHash: string): Promise<Enrolme
  * Marks a token used, only if it still is unused: returns false when another enrolment won the race,
  * which is what makes tokens single-use under concurrency.
  */
-export async function consumeToken(ex: Executor, tokenHash: string, siteId: string, at: Date): Promise<boolean> {
+export async function consumeToken(
+  ex: Executor,
+  tokenHash: string,
+  siteId: string,
+  at: Date,
+): Promise<boolean> {
   const rows = await ex
     .update(enrolmentTokens)
     .set({ usedAt: at, siteId })
@@ -42,7 +47,11 @@ export async function getSiteByFingerprint(ex: Executor, fingerprint: string): P
   return row;
 }
 
-export async function getSiteByName(ex: Executor, federationId: string, name: string): Promise<SiteRow | undefined> {
+export async function getSiteByName(
+  ex: Executor,
+  federationId: string,
+  name: string,
+): Promise<SiteRow | undefined> {
   const [row] = await ex
     .select()
     .from(sites)
