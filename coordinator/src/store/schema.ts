@@ -31,6 +31,8 @@ export const federations = pgTable('federations', {
   roundDeadlineSeconds: integer('round_deadline_seconds').notNull(),
   maxSamplesPerSite: integer('max_samples_per_site').notNull(),
   currentModelVersion: integer('current_model_version').notNull().default(0),
+  // The site that generates the federation's HE keys (first enrolled unless the operator designates one).
+  keyCustodianSiteId: text('key_custodian_site_id'),
   createdAt: ts('created_at').notNull().defaultNow(),
 });
 
@@ -114,6 +116,12 @@ export const participants = pgTable(
     reason: text('reason'),
     updateDigest: text('update_digest'),
     updateKey: text('update_key'),
+    // What the site signed over (canonical JSON) and its Ed25519 signature, base64: provenance.
+    datasetCommitment: text('dataset_commitment'),
+    signedPayload: text('signed_payload'),
+    siteSignature: text('site_signature'),
+    // The coordinator's signed receipt for the accepted update, base64.
+    receiptSignature: text('receipt_signature'),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.roundId, t.siteId] })],
@@ -150,6 +158,58 @@ export const modelVersions = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.federationId, t.version] })],
+);
+
+export const keyBundles = pgTable('key_bundles', {
+  federationId: text('federation_id')
+    .primaryKey()
+    .references(() => federations.id),
+  custodianSiteId: text('custodian_site_id').notNull(),
+  presetHash: text('preset_hash').notNull(),
+  // Public HE parameters/keys only, in the BlobStore; the coordinator never holds a secret key.
+  publicParametersKey: text('public_parameters_key').notNull(),
+  publicParametersDigest: text('public_parameters_digest').notNull(),
+  // Custodian's Ed25519 signature (base64) over the canonical bundle description.
+  custodianSignature: text('custodian_signature').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+export const wrappedKeys = pgTable(
+  'wrapped_keys',
+  {
+    federationId: text('federation_id')
+      .notNull()
+      .references(() => federations.id),
+    siteId: text('site_id')
+      .notNull()
+      .references(() => sites.id),
+    // The HE secret key wrapped for this site's X25519 key (ephemeral ECDH + HKDF + AES-256-GCM), base64.
+    ephemeralPublicKey: text('ephemeral_public_key').notNull(),
+    nonce: text('nonce').notNull(),
+    ciphertext: text('ciphertext').notNull(),
+    wrappedBySiteId: text('wrapped_by_site_id').notNull(),
+    signature: text('signature').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.federationId, t.siteId] })],
+);
+
+export const ledgerEntries = pgTable(
+  'ledger_entries',
+  {
+    federationId: text('federation_id').notNull(),
+    // Position in this federation's hash chain, from 0.
+    index: integer('index').notNull(),
+    kind: text('kind').notNull(),
+    // Canonical JSON exactly as hashed and signed; kept as text so its bytes never change.
+    payload: text('payload').notNull(),
+    previousDigest: text('previous_digest').notNull(),
+    digest: text('digest').notNull(),
+    // Coordinator's Ed25519 signature over the digest, base64.
+    signature: text('signature').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.federationId, t.index] })],
 );
 
 export const outbox = pgTable(
