@@ -1,0 +1,90 @@
+/**
+ * A round survives a coordinator crash: the coordinator is killed with SIGKILL after one site's
+ * update was accepted; on restart (same data directory, embedded PGlite) the accepted update is
+ * still counted, the agents reconnect with backoff, the other site's update arrives, and the round
+ * seals with both.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
+import { freePort, modelSpecToProto, ProcessGroup, prepareSiteData, runToEnd, waitFor } from '@radfed/coordinator/testing';
+import { ParticipationState, RoundState } from '@radfed/proto';
+import { builtinModelSpec } from '@radfed/shared';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const repo = join(import.meta.dirname, '../..');
+const COORDINATOR_BIN = join(repo, 'coordinator/bin/radfed-coordinator.mjs');
+const AGENT_BIN = join(repo, 'site-agent/bin/radfed-agent.mjs');
+
+describe('coordinator crash mid-round', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'radfed-crash-'));
+  const group = new ProcessGroup();
+  let op: OperatorClient | undefined;
+
+  afterAll(async () => {
+    op?.close();
+    await group.stopAll(5000);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loses no accepted update and seals after restart', async () => {
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const coordDir = join(dir, 'coordinator');
+    const startCoordinator = () =>
+      group.start('coordinator', COORDINATOR_BIN, ['--data-dir', coordDir, '--port', String(port)], {
+        logFile: join(dir, 'logs/coordinator.log'),
+      });
+    const connect = () =>
+      waitFor('coordinator', async () => {
+        const c = new OperatorClient({ address, tls: tlsFromPkiDir(join(coordDir, 'pki')) });
+        await c.listFederations();
+        return c;
+      });
+    let coordinator = startCoordinator();
+    op = await connect();
+    const fed = await op.createFederation({
+      name: 'crash',
+      minSites: 2,
+      roundDeadlineSeconds: 300,
+      hePreset: 'plaintext',
+      modelSpec: modelSpecToProto(builtinModelSpec('dense-ae-32', { localEpochs: 40 })),
+    });
+    // hospital-a has 10 images, hospital-c 39: a finishes well before c.
+    const sites = prepareSiteData(join(dir, 'data')).filter((s) => s.name !== 'hospital-b');
+    for (const site of sites) {
+      const inv = await op.inviteSite(fed.id, site.name);
+      const stateDir = join(dir, 'agents', site.name);
+      const res = await runToEnd(AGENT_BIN, ['enrol', '--coordinator', address, '--ca', join(coordDir, 'pki/ca.crt'), '--token', inv.token, '--state-dir', stateDir]);
+      expect(res.code, res.out).toBe(0);
+      group.start(site.name, AGENT_BIN, ['run', '--state-dir', stateDir, '--data', site.dir], { logFile: join(dir, 'logs', `${site.name}.log`) });
+    }
+    const names = new Map((await op.listSites(fed.id)).map((s) => [s.name, s.id]));
+    const [round] = await op.scheduleRounds(fed.id, 1);
+
+    const submitted = (r: { participants: { siteId: string; state: ParticipationState }[] }, name: string) =>
+      r.participants.find((p) => p.siteId === names.get(name))?.state === ParticipationState.PARTICIPATION_STATE_SUBMITTED;
+    const first = await waitFor('hospital-a update accepted', async () => {
+      const r = await op!.getRound(round!.id);
+      return submitted(r, 'hospital-a') ? r : undefined;
+    }, 120_000, 100);
+    expect(submitted(first, 'hospital-c')).toBe(false);
+
+    const died = new Promise((resolve) => coordinator.once('exit', resolve));
+    coordinator.kill('SIGKILL');
+    await died;
+    op.close();
+    coordinator = startCoordinator();
+    op = await connect();
+
+    const sealed = await waitFor('the round to seal after the restart', async () => {
+      const r = await op!.getRound(round!.id);
+      return r.state === RoundState.ROUND_STATE_SEALED ? r : undefined;
+    }, 180_000, 500);
+    expect(submitted(sealed, 'hospital-a')).toBe(true);
+    expect(submitted(sealed, 'hospital-c')).toBe(true);
+    expect(Number(sealed.totalSamples)).toBe(10 + Number(sealed.participants.find((p) => p.siteId === names.get('hospital-c'))!.sampleCount));
+    expect(readFileSync(join(dir, 'logs/hospital-c.log'), 'utf8')).toMatch(/reconnecting in|interrupted/);
+  });
+});
