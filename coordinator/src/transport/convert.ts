@@ -32,7 +32,8 @@ const PARTICIPATION: Record<ParticipationState, pb.ParticipationState> = {
   missed: pb.ParticipationState.PARTICIPATION_STATE_MISSED,
 };
 
-export function modelSpecToProto(spec: ModelSpec): pb.ModelSpec {
+/** Proto and domain model specs carry the same fields; this copies either into a fresh object. */
+function copyModelSpec(spec: ModelSpec | pb.ModelSpec): ModelSpec & pb.ModelSpec {
   return {
     architecture: spec.architecture,
     inputSize: spec.inputSize,
@@ -46,20 +47,13 @@ export function modelSpecToProto(spec: ModelSpec): pb.ModelSpec {
   };
 }
 
+export function modelSpecToProto(spec: ModelSpec): pb.ModelSpec {
+  return copyModelSpec(spec);
+}
+
 /** Proto model spec to the plain object the federation spec schema validates (undefined if absent). */
 export function modelSpecFromProto(spec: pb.ModelSpec | undefined): ModelSpec | undefined {
-  if (!spec) return undefined;
-  return {
-    architecture: spec.architecture,
-    inputSize: spec.inputSize,
-    tensors: spec.tensors.map((t) => ({ name: t.name, shape: [...t.shape], shared: t.shared })),
-    objective: spec.objective,
-    seed: spec.seed,
-    localEpochs: spec.localEpochs,
-    batchSize: spec.batchSize,
-    learningRate: spec.learningRate,
-    fedproxMu: spec.fedproxMu,
-  };
+  return spec ? copyModelSpec(spec) : undefined;
 }
 
 export function hePresetToProto(name: string): pb.HePreset {
