@@ -8,7 +8,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
-import { freePort, modelSpecToProto, ProcessGroup, prepareSiteData, runToEnd, waitFor } from '@radfed/coordinator/testing';
+import {
+  freePort,
+  modelSpecToProto,
+  ProcessGroup,
+  prepareSiteData,
+  runToEnd,
+  waitFor,
+} from '@radfed/coordinator/testing';
 import { ParticipationState, RoundState } from '@radfed/proto';
 import { builtinModelSpec } from '@radfed/shared';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -56,19 +63,37 @@ describe('coordinator crash mid-round', () => {
     for (const site of sites) {
       const inv = await op.inviteSite(fed.id, site.name);
       const stateDir = join(dir, 'agents', site.name);
-      const res = await runToEnd(AGENT_BIN, ['enrol', '--coordinator', address, '--ca', join(coordDir, 'pki/ca.crt'), '--token', inv.token, '--state-dir', stateDir]);
+      const res = await runToEnd(AGENT_BIN, [
+        'enrol',
+        '--coordinator',
+        address,
+        '--ca',
+        join(coordDir, 'pki/ca.crt'),
+        '--token',
+        inv.token,
+        '--state-dir',
+        stateDir,
+      ]);
       expect(res.code, res.out).toBe(0);
-      group.start(site.name, AGENT_BIN, ['run', '--state-dir', stateDir, '--data', site.dir], { logFile: join(dir, 'logs', `${site.name}.log`) });
+      group.start(site.name, AGENT_BIN, ['run', '--state-dir', stateDir, '--data', site.dir], {
+        logFile: join(dir, 'logs', `${site.name}.log`),
+      });
     }
     const names = new Map((await op.listSites(fed.id)).map((s) => [s.name, s.id]));
     const [round] = await op.scheduleRounds(fed.id, 1);
 
     const submitted = (r: { participants: { siteId: string; state: ParticipationState }[] }, name: string) =>
-      r.participants.find((p) => p.siteId === names.get(name))?.state === ParticipationState.PARTICIPATION_STATE_SUBMITTED;
-    const first = await waitFor('hospital-a update accepted', async () => {
-      const r = await op!.getRound(round!.id);
-      return submitted(r, 'hospital-a') ? r : undefined;
-    }, 120_000, 100);
+      r.participants.find((p) => p.siteId === names.get(name))?.state ===
+      ParticipationState.PARTICIPATION_STATE_SUBMITTED;
+    const first = await waitFor(
+      'hospital-a update accepted',
+      async () => {
+        const r = await op!.getRound(round!.id);
+        return submitted(r, 'hospital-a') ? r : undefined;
+      },
+      120_000,
+      100,
+    );
     expect(submitted(first, 'hospital-c')).toBe(false);
 
     const died = new Promise((resolve) => coordinator.once('exit', resolve));
@@ -78,13 +103,20 @@ describe('coordinator crash mid-round', () => {
     coordinator = startCoordinator();
     op = await connect();
 
-    const sealed = await waitFor('the round to seal after the restart', async () => {
-      const r = await op!.getRound(round!.id);
-      return r.state === RoundState.ROUND_STATE_SEALED ? r : undefined;
-    }, 180_000, 500);
+    const sealed = await waitFor(
+      'the round to seal after the restart',
+      async () => {
+        const r = await op!.getRound(round!.id);
+        return r.state === RoundState.ROUND_STATE_SEALED ? r : undefined;
+      },
+      180_000,
+      500,
+    );
     expect(submitted(sealed, 'hospital-a')).toBe(true);
     expect(submitted(sealed, 'hospital-c')).toBe(true);
-    expect(Number(sealed.totalSamples)).toBe(10 + Number(sealed.participants.find((p) => p.siteId === names.get('hospital-c'))!.sampleCount));
+    expect(Number(sealed.totalSamples)).toBe(
+      10 + Number(sealed.participants.find((p) => p.siteId === names.get('hospital-c'))!.sampleCount),
+    );
     expect(readFileSync(join(dir, 'logs/hospital-c.log'), 'utf8')).toMatch(/reconnecting in|interrupted/);
   });
 });

@@ -9,16 +9,34 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { type Coordinator, loadCoordinatorConfig, startCoordinator, tlsFromPkiDir } from '@radfed/coordinator';
+import {
+  type Coordinator,
+  loadCoordinatorConfig,
+  startCoordinator,
+  tlsFromPkiDir,
+} from '@radfed/coordinator';
 import { channelCredentials } from '@radfed/proto';
 import { silentLogger } from '@radfed/shared';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const require = createRequire(import.meta.url);
-const reflectionProto = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto');
+const reflectionProto = join(
+  dirname(require.resolve('@grpc/reflection/package.json')),
+  'build/proto/grpc/reflection/v1/reflection.proto',
+);
 
-type Ctor = new (address: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+interface StockClient extends grpc.Client {
+  Check(req: { service: string }, cb: (err: Error | null, res: { status: string }) => void): void;
+  ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, ReflectionResponse>;
+}
+
+interface ReflectionResponse {
+  list_services_response?: { service: { name: string }[] };
+  file_descriptor_response?: { file_descriptor_proto: Buffer[] };
+}
+
+type Ctor = new (address: string, creds: grpc.ChannelCredentials) => StockClient;
 
 function clientCtor(protoFile: string, path: string[]): Ctor {
   const def = grpc.loadPackageDefinition(loadSync(protoFile, { keepCase: true, enums: String }));
@@ -51,7 +69,7 @@ describe('gRPC ecosystem: health and reflection', () => {
     const client = new Health(address, creds);
     const check = (service: string) =>
       new Promise<{ status: string }>((resolve, reject) =>
-        client.Check({ service }, (err: Error | null, res: { status: string }) => (err ? reject(err) : resolve(res))),
+        client.Check({ service }, (err, res) => (err ? reject(err) : resolve(res))),
       );
     expect((await check('')).status).toBe('SERVING');
     expect((await check('radfed.v1.SiteService')).status).toBe('SERVING');
@@ -62,8 +80,8 @@ describe('gRPC ecosystem: health and reflection', () => {
     const Reflection = clientCtor(reflectionProto, ['grpc', 'reflection', 'v1', 'ServerReflection']);
     const client = new Reflection(address, creds);
     const services = await new Promise<string[]>((resolve, reject) => {
-      const call = client.ServerReflectionInfo() as grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }>;
-      call.on('data', (res) => {
+      const call = client.ServerReflectionInfo();
+      call.on('data', (res: ReflectionResponse) => {
         resolve((res.list_services_response?.service ?? []).map((s) => s.name));
         call.end();
       });
@@ -71,11 +89,16 @@ describe('gRPC ecosystem: health and reflection', () => {
       call.write({ list_services: '' });
     });
     expect(services).toEqual(
-      expect.arrayContaining(['radfed.v1.SiteService', 'radfed.v1.OperatorService', 'radfed.v1.AuditService', 'grpc.health.v1.Health']),
+      expect.arrayContaining([
+        'radfed.v1.SiteService',
+        'radfed.v1.OperatorService',
+        'radfed.v1.AuditService',
+        'grpc.health.v1.Health',
+      ]),
     );
     const file = await new Promise<Buffer[]>((resolve, reject) => {
-      const call = client.ServerReflectionInfo() as grpc.ClientDuplexStream<unknown, { file_descriptor_response?: { file_descriptor_proto: Buffer[] } }>;
-      call.on('data', (res) => {
+      const call = client.ServerReflectionInfo();
+      call.on('data', (res: ReflectionResponse) => {
         resolve(res.file_descriptor_response?.file_descriptor_proto ?? []);
         call.end();
       });
