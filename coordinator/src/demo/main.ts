@@ -89,27 +89,30 @@ async function main(): Promise<number> {
   });
   say(`created federation "${fed.name}" (${fed.id}): quorum 2 of 3, ${fed.parameterCount} shared parameters`);
 
-  for (const site of sites) {
-    const invite = await op.inviteSite(fed.id, site.name);
-    const stateDir = join(root, 'agents', site.name);
-    const res = await runToEnd(AGENT_BIN, [
-      'enrol',
-      '--coordinator',
-      address,
-      '--ca',
-      join(pkiDir, 'ca.crt'),
-      '--token',
-      invite.token,
-      '--state-dir',
-      stateDir,
-    ]);
-    if (res.code !== 0) throw new Error(`enrolment of ${site.name} failed: ${res.out.trim()}`);
-    say(`${site.name} enrolled (CSR made at the site) with ${site.description}`);
-    const agent = group.start(site.name, AGENT_BIN, ['run', '--state-dir', stateDir, '--data', site.dir], {
-      logFile: join(root, 'logs', `${site.name}.log`),
-    });
-    agent.on('exit', (code) => !stopping && say(`${site.name} agent exited (code ${code})`));
-  }
+  // Sites enrol in parallel, each with its own single-use token, as separate hospitals would.
+  await Promise.all(
+    sites.map(async (site) => {
+      const invite = await op.inviteSite(fed.id, site.name);
+      const stateDir = join(root, 'agents', site.name);
+      const res = await runToEnd(AGENT_BIN, [
+        'enrol',
+        '--coordinator',
+        address,
+        '--ca',
+        join(pkiDir, 'ca.crt'),
+        '--token',
+        invite.token,
+        '--state-dir',
+        stateDir,
+      ]);
+      if (res.code !== 0) throw new Error(`enrolment of ${site.name} failed: ${res.out.trim()}`);
+      say(`${site.name} enrolled (keys and CSR made at the site) with ${site.description}`);
+      const agent = group.start(site.name, AGENT_BIN, ['run', '--state-dir', stateDir, '--data', site.dir], {
+        logFile: join(root, 'logs', `${site.name}.log`),
+      });
+      agent.on('exit', (code) => !stopping && say(`${site.name} agent exited (code ${code})`));
+    }),
+  );
 
   const names = new Map((await op.listSites(fed.id)).map((s) => [s.id, s.name]));
   await op.scheduleRounds(fed.id, rounds);
