@@ -1,0 +1,31 @@
+import { status } from '@grpc/grpc-js';
+import { createLogger } from '@radfed/shared';
+import { describe, expect, it } from 'vitest';
+import { DigestMismatchError, FederationNotFoundError, TokenUsedError, WrongRoleError } from '../errors.js';
+import { toStatus } from './status.js';
+
+describe('error to gRPC status table', () => {
+  const lines: string[] = [];
+  const log = createLogger({ write: (l) => lines.push(l) });
+
+  it('maps each domain failure to its status with its own sentence', () => {
+    expect(toStatus(new FederationNotFoundError('x'), log, 'm')).toEqual({
+      code: status.NOT_FOUND,
+      details: expect.stringMatching(/radfed federations list/),
+    });
+    expect(toStatus(new TokenUsedError(), log, 'm').code).toBe(status.PERMISSION_DENIED);
+    expect(toStatus(new WrongRoleError('site', ['operator']), log, 'm').code).toBe(status.PERMISSION_DENIED);
+    expect(toStatus(new DigestMismatchError(), log, 'm').code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  it('hides internal errors behind an incident id that is logged with the stack', () => {
+    const s = toStatus(new TypeError('secret internals at line 7'), log, 'CreateFederation');
+    expect(s.code).toBe(status.INTERNAL);
+    expect(s.details).not.toMatch(/secret internals/);
+    const incident = /incident ([0-9a-f]+)/.exec(s.details)?.[1];
+    expect(incident).toBeDefined();
+    const logged = JSON.parse(lines.at(-1)!);
+    expect(logged).toMatchObject({ level: 'error', incident, method: 'CreateFederation' });
+    expect(logged.stack).toMatch(/TypeError: secret internals/);
+  });
+});
