@@ -24,9 +24,13 @@ if (only.length === 0) {
 mkdirSync('.radfed', { recursive: true });
 const results = '.radfed/test-results.json';
 process.stdout.write('\n== tests: vitest run\n');
-const r = spawnSync('pnpm', ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...only], {
-  stdio: 'inherit',
-});
+const r = spawnSync(
+  'pnpm',
+  ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...only],
+  {
+    stdio: 'inherit',
+  },
+);
 let passed = 0;
 let failed = 0;
 let skipped = 0;

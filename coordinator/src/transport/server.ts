@@ -9,7 +9,7 @@ import {
   SiteServiceService,
 } from '@radfed/proto';
 import type { Logger } from '@radfed/shared';
-import { protoPath as healthProtoPath, HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { AuditServiceDeps } from './audit-service.js';
 import { auditService } from './audit-service.js';
 import type { OperatorServiceDeps } from './operator-service.js';
@@ -58,7 +58,11 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<RunningServ
     ...Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])),
   });
   health.addToServer(server);
-  const definition = loadSync([...PROTO_FILES, healthProtoPath], { includeDirs: [PROTO_ROOT], keepCase: true, longs: String });
+  const definition = loadSync([...PROTO_FILES, healthProtoPath], {
+    includeDirs: [PROTO_ROOT],
+    keepCase: true,
+    longs: String,
+  });
   new ReflectionService(definition).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
