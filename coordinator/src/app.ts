@@ -1,13 +1,17 @@
 import { join } from 'node:path';
 import type { Logger } from '@radfed/shared';
 import { builtinModelSpec, initDevPki } from '@radfed/shared';
-import { PlaintextAggregator } from './aggregation/plaintext.js';
+import { PresetAggregators } from './aggregation/registry.js';
 import { LocalBlobStore } from './blobs/local-blob-store.js';
 import type { CoordinatorConfig } from './config/config.js';
+import { KeyCustodyService } from './custody/service.js';
 import { createEventBus } from './events/index.js';
 import { OutboxRelay } from './events/outbox-relay.js';
 import type { EventBus } from './events/types.js';
 import { FederationService } from './federations/service.js';
+import { Ledger } from './ledger/ledger.js';
+import { UpdateRetention } from './ledger/retention.js';
+import { loadCoordinatorSigningKey } from './ledger/signing-key.js';
 import { RoundEngine } from './rounds/engine.js';
 import { type DatabaseHandle, openDatabase } from './store/client.js';
 import * as federationQ from './store/queries/federations.js';
@@ -15,6 +19,7 @@ import * as outboxQ from './store/queries/outbox.js';
 import * as roundQ from './store/queries/rounds.js';
 import { Authenticator } from './transport/auth.js';
 import { trainTaskToProto } from './transport/convert.js';
+import { keyRelay } from './transport/key-relay.js';
 import { type RunningServer, startGrpcServer } from './transport/server.js';
 import { TaskHub } from './transport/task-hub.js';
 
@@ -34,6 +39,7 @@ export interface Coordinator {
 export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<Coordinator> {
   const pki = await initDevPki(config.pkiDir, { hosts: config.hosts });
   if (pki.created) log.info(`created a development PKI in ${config.pkiDir}`);
+  const ledger = new Ledger({ signingKey: await loadCoordinatorSigningKey(config.pkiDir) });
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: join(config.dataDir, 'db'),
@@ -57,16 +63,26 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     onError: (err) => log.warn('outbox relay pass failed; will retry', { err: err as Error }),
   });
   const poke = () => relay.poke();
-  const aggregator = new PlaintextAggregator();
+  // Plaintext or encrypted per federation; encrypted folds run on HE worker threads (RADFED_HE_THREADS).
+  const aggregators = new PresetAggregators(database.db);
   const engine = new RoundEngine({
     db: database.db,
     blobs,
-    aggregator,
+    aggregators,
+    ledger,
     log,
     onCommit: poke,
     tickMs: config.tickMs,
   });
-  const federations = new FederationService(database.db, pki.ca, poke);
+  const federations = new FederationService(database.db, pki.ca, ledger, poke);
+  const custody = new KeyCustodyService(database.db, blobs, aggregators.sums, federations, poke);
+  const retention = new UpdateRetention({
+    db: database.db,
+    blobs,
+    ledger,
+    log,
+    keepRounds: config.ciphertextRetentionRounds,
+  });
   const auth = new Authenticator(database.db, pki.ca.certPem);
   const hub = new TaskHub(log, config.heartbeatSeconds * 1000);
 
@@ -80,6 +96,16 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     for (const siteId of p.invitedSiteIds)
       hub.send(siteId, { event: { $case: 'train', value: trainTaskToProto(round, fed) } });
   });
+  // Key work (generate, wrap for late sites, fetch) reaches connected agents the same way.
+  const keySub = await bus.subscribe(keyRelay({ db: database.db, custody, hub, log }));
+  // Retention runs when a round closes, from the event stream (any replica may run it; it is idempotent).
+  const retentionSub = retention.enabled
+    ? await bus.subscribe(async (event) => {
+        if (event.topic !== 'round.sealed' && event.topic !== 'round.failed' && event.topic !== 'round.cancelled')
+          return;
+        await retention.prune((event.payload as { federationId: string }).federationId);
+      })
+    : undefined;
   relay.start();
 
   let server: RunningServer;
@@ -93,7 +119,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       site: {
         db: database.db,
         blobs,
-        aggregator,
+        aggregators,
+        custody,
         engine,
         federations,
         auth,
@@ -105,16 +132,18 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
         db: database.db,
         engine,
         federations,
+        custody,
         auth,
         hub,
         bus,
         log,
         defaultModelSpec: () => builtinModelSpec(),
       },
-      audit: { federations, auth, caCertPem: pki.ca.certPem, log },
+      audit: { db: database.db, blobs, ledger, federations, auth, caCertPem: pki.ca.certPem, log },
     });
   } catch (err) {
     await relay.stop();
+    await aggregators.close();
     await bus.close();
     await database.close();
     throw err;
@@ -140,7 +169,10 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
           .catch((err: unknown) => log.warn('could not flush all events', { err: err as Error }));
         await relay.stop();
         await taskSub.unsubscribe();
+        await keySub.unsubscribe();
+        await retentionSub?.unsubscribe();
         await bus.close();
+        await aggregators.close();
         await blobs.close();
         await database.close();
         log.info('coordinator stopped');

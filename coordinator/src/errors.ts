@@ -206,3 +206,78 @@ export class FailedKeyBundleError extends RadfedError {
     );
   }
 }
+
+export class BlobNotHeldError extends RadfedError {
+  override name = 'BlobNotHeldError';
+  readonly kind = 'not-found';
+  constructor(digest: string) {
+    super(
+      `The coordinator holds no blob with sha256 ${digest}: it was never stored, or the ciphertext retention policy deleted it (the ledger says which).`,
+    );
+  }
+}
+
+export class MissingUpdateSignatureError extends RadfedError {
+  override name = 'MissingUpdateSignatureError';
+  readonly kind = 'invalid-argument';
+}
+
+export class InvalidUpdateSignatureError extends RadfedError {
+  override name = 'InvalidUpdateSignatureError';
+  readonly kind = 'permission-denied';
+  constructor() {
+    super(
+      "The update's signature does not verify against this site's enrolled signing key; nothing was stored. Check the agent signs with the key it enrolled with (signing.key in its state directory).",
+    );
+  }
+}
+
+export class HeKeysMissingError extends RadfedError {
+  override name = 'HeKeysMissingError';
+  readonly kind = 'failed-precondition';
+  constructor(custodian: string) {
+    super(
+      `This federation's HE keys are not published yet; the key custodian (${custodian}) generates them when its agent next connects.`,
+    );
+  }
+}
+
+export class NoWrappedKeyError extends RadfedError {
+  override name = 'NoWrappedKeyError';
+  readonly kind = 'failed-precondition';
+  constructor(custodian: string) {
+    super(
+      `No copy of the federation's HE key has been wrapped for this site yet; the key-holding site ${custodian} wraps it when its agent next connects.`,
+    );
+  }
+}
+
+export class NotKeyCustodianError extends RadfedError {
+  override name = 'NotKeyCustodianError';
+  readonly kind = 'permission-denied';
+}
+
+export class KeyBundleConflictError extends RadfedError {
+  override name = 'KeyBundleConflictError';
+  readonly kind = 'failed-precondition';
+}
+
+export class InvalidKeyBundleError extends RadfedError {
+  override name = 'InvalidKeyBundleError';
+  readonly kind = 'invalid-argument';
+}
+
+export class WrongHeKeyError extends RadfedError {
+  override name = 'WrongHeKeyError';
+  readonly kind = 'failed-precondition';
+}
+
+export class FederationFullError extends RadfedError {
+  override name = 'FederationFullError';
+  readonly kind = 'failed-precondition';
+  constructor(name: string, maxSites: number) {
+    super(
+      `Federation ${name} already has its maximum of ${maxSites} enrolled sites (maxSites, which bounds its HE sums); the operator must revoke a site first.`,
+    );
+  }
+}

@@ -25,6 +25,9 @@ Options (each also settable in a JSON --config file or by environment variable):
   --max-message-bytes N    largest accepted gRPC message (default 4194304)
   --log-level LEVEL        debug|info|warn|error (RADFED_LOG_LEVEL, default info)
   --port-file FILE         write the bound port here once listening
+  --ciphertext-retention-rounds N
+                           keep stored updates of the N latest closed rounds per federation, delete
+                           older ones (RADFED_CIPHERTEXT_RETENTION_ROUNDS, default 0 = keep all)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -44,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
       'heartbeat-seconds': { type: 'string' },
       'log-level': { type: 'string' },
       'port-file': { type: 'string' },
+      'ciphertext-retention-rounds': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -64,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
     maxMessageBytes: values['max-message-bytes'],
     heartbeatSeconds: values['heartbeat-seconds'],
     logLevel: values['log-level'],
+    ciphertextRetentionRounds: values['ciphertext-retention-rounds'],
   });
   if (command === 'pki init') {
     const pki = await initDevPki(config.pkiDir, { hosts: config.hosts });

@@ -73,3 +73,53 @@ export class KeyUnwrapError extends RadFedError {
 export class CanonicalJsonError extends RadFedError {
   override name = 'CanonicalJsonError';
 }
+
+/** An audit export file is not one this build can read: wrong format, a malformed line, or truncated. */
+export class AuditExportFormatError extends RadFedError {
+  override name = 'AuditExportFormatError';
+}
+
+/** An HE preset is unknown to this build or fails its security and consistency checks. */
+export class HePresetError extends RadFedError {
+  override name = 'HePresetError';
+}
+
+/**
+ * A federation's limits (sites, samples per site, weight range) cannot be quantised into its HE
+ * preset without overflowing the plaintext modulus or losing the promised precision.
+ */
+export class HeHeadroomError extends RadFedError {
+  override name = 'HeHeadroomError';
+}
+
+/**
+ * What is wrong with ciphertext bytes: another preset, another key, the wrong number of ciphertexts,
+ * bytes missing, bytes that are not a well-formed ciphertext, or the wrong kind (update vs aggregate).
+ */
+export type HeFormatReason = 'preset' | 'key' | 'count' | 'truncated' | 'corrupt' | 'kind';
+
+/** Ciphertext bytes are not a well-formed update or aggregate for the expected preset and key. */
+export class HeFormatError extends RadFedError {
+  override name = 'HeFormatError';
+  readonly reason: HeFormatReason;
+
+  constructor(reason: HeFormatReason, message: string, options?: RadFedErrorOptions) {
+    super(message, options);
+    this.reason = reason;
+  }
+}
+
+/** HE key material is malformed or does not belong with the public parameters it came with. */
+export class HeKeyError extends RadFedError {
+  override name = 'HeKeyError';
+}
+
+/** An HE worker thread failed or exited; the operation did not complete and may be retried. */
+export class HeWorkerError extends RadFedError {
+  override name = 'HeWorkerError';
+}
+
+/** Values handed to HE encryption cannot be encrypted (e.g. a weight that is not a finite number). */
+export class HeInputError extends RadFedError {
+  override name = 'HeInputError';
+}

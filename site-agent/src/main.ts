@@ -6,12 +6,22 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RpcError } from '@radfed/proto';
 import { createLogger, quietIpServerNameWarning } from '@radfed/shared';
+import { SiteHe } from '@radfed/shared/he-site';
 import { loadDataset } from './data/index.js';
 import { AGENT_VERSION, enrol } from './enrol/enrol.js';
+import { HeKeyring } from './he/keyring.js';
+import { UpdateCodec } from './he/update-codec.js';
+import { receiptsVerifyCommand } from './provenance/receipts-command.js';
 import { loadIdentity } from './state/agent-state.js';
 import { TaskRunner } from './tasks/run-task.js';
 import { TaskLoop } from './tasks/task-loop.js';
-import { selectBackend, TfjsTrainer } from './training/index.js';
+import {
+  backendCannotRun,
+  defaultWorkers,
+  progressReporter,
+  selectBackend,
+  TfjsTrainer,
+} from './training/index.js';
 import { SiteClient } from './transport/site-client.js';
 
 quietIpServerNameWarning();
@@ -25,6 +35,9 @@ Commands:
         watch for tasks and train on the images in DIR (DICOM, NIfTI, PNG)
   data check DIR [--image-size N] [--json]
         report what would be trained on: counts, skipped files and why, dataset commitment
+  receipts verify --export FILE [--coordinator-key KEY] [--state-dir DIR] [--json]
+        check, offline, that every receipt this site holds is in an audit export's ledger
+        (\`radfed audit export\`) exactly as the site submitted it
 
 Options:
   --state-dir DIR   keys and enrolment (RADFED_AGENT_STATE, default .radfed/agent)
@@ -48,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
       'image-size': { type: 'string' },
       'log-level': { type: 'string' },
       json: { type: 'boolean', default: false },
+      export: { type: 'string' },
+      'coordinator-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -90,10 +105,21 @@ async function main(argv: string[]): Promise<number> {
         `${r.dir}: ${r.filesSeen} files, ${r.imagesAccepted} images accepted\n` +
           `by modality: ${JSON.stringify(r.byModality)}\nby format: ${JSON.stringify(r.byFormat)}\n` +
           `skipped: ${r.skipped.length}\n${r.skipped.map((s) => `  ${s.path}: ${s.reason}`).join('\n')}${r.skipped.length ? '\n' : ''}` +
+          `labelled (labels.csv): ${r.labelled}\n` +
           `dataset commitment: ${r.commitment}\n`,
       );
     }
     return r.imagesAccepted > 0 ? 0 : 1;
+  }
+
+  if (command === 'receipts verify') {
+    if (!values.export) throw new UsageError('receipts verify needs --export FILE (from `radfed audit export`).');
+    return receiptsVerifyCommand({
+      stateDir,
+      exportPath: values.export,
+      coordinatorKey: values['coordinator-key'],
+      json: values.json,
+    });
   }
 
   if (positionals[0] === 'run') {
@@ -101,20 +127,46 @@ async function main(argv: string[]): Promise<number> {
     const id = await loadIdentity(stateDir);
     const log = createLogger({ level, base: { site_id: id.siteId, site: id.siteName } });
     const backend = await selectBackend();
-    log.info(`training backend: ${backend.name}`);
+    const workers = backend.id === 'wasm' ? defaultWorkers() : 1;
+    log.info(`training backend: ${backend.id}, ${backend.detail}; ${workers} training worker(s)`, {
+      skipped: backend.skipped.map((s) => `${s.id}: ${s.reason}`).join('; '),
+    });
     const client = new SiteClient(id.coordinator, {
       caCertPem: id.caCertPem,
       certPem: id.certPem,
       keyPem: id.tlsKeyPem,
     });
+    // HE on worker threads (RADFED_HE_THREADS); the secret key stays in this process and state dir.
+    const cipher = new SiteHe();
+    const keyring = new HeKeyring({
+      client,
+      he: cipher,
+      stateDir,
+      siteId: id.siteId,
+      signingKeyPem: id.signingKeyPem,
+      keyWrapKeyPem: id.keyWrapKeyPem,
+      log,
+    });
     const runner = new TaskRunner({
       client,
-      trainer: new TfjsTrainer(),
+      trainer: new TfjsTrainer({ workers }),
+      cannotRun: (spec) => backendCannotRun(spec, backend, workers),
+      // A redrawn bar on a terminal; otherwise the per-epoch log lines are the progress record.
+      ...(process.stderr.isTTY ? { onTrainProgress: progressReporter() } : {}),
       dataDir: values.data,
       stateDir,
       log,
+      signingKeyPem: id.signingKeyPem,
+      codec: new UpdateCodec({ stateDir, log, he: { cipher, keyring } }),
     });
-    const loop = new TaskLoop({ client, runner, log, agentVersion: AGENT_VERSION, backend: backend.name });
+    const loop = new TaskLoop({
+      client,
+      runner,
+      log,
+      agentVersion: AGENT_VERSION,
+      backend: backend.name,
+      keys: keyring,
+    });
     const stop = () => {
       log.info('stopping');
       void loop.stop();
@@ -125,6 +177,7 @@ async function main(argv: string[]): Promise<number> {
       await loop.run();
     } finally {
       client.close();
+      await cipher.close();
     }
     return 0;
   }

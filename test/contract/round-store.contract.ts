@@ -9,11 +9,13 @@ import {
   type DatabaseHandle,
   FederationService,
   federationQueries,
+  Ledger,
   LocalBlobStore,
   outboxQueries,
   PlaintextAggregator,
   RoundEngine,
   roundQueries,
+  singleAggregator,
 } from '@radfed/coordinator/testing';
 import {
   builtinModelSpec,
@@ -39,19 +41,26 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
     let blobDir: string;
     let now = new Date('2026-01-01T00:00:00Z');
     let ca: { certPem: string; keyPem: string };
+    const coordinatorKey = generateSigningKeyPair();
 
     const build = (h: DatabaseHandle) => {
       const blobs = new LocalBlobStore({ root: blobDir });
+      const ledger = new Ledger({
+        signingKey: { privateKeyPem: coordinatorKey.privateKeyPem, publicKeyRaw: coordinatorKey.publicKeyRaw },
+        now: () => now,
+      });
       const engine = new RoundEngine({
         db: h.db,
         blobs,
-        aggregator: new PlaintextAggregator(),
+        aggregators: singleAggregator(new PlaintextAggregator()),
+        ledger,
         log: silentLogger,
         now: () => now,
       });
       const feds = new FederationService(
         h.db,
         ca,
+        ledger,
         () => {},
         () => now,
       );

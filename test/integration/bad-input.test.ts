@@ -24,8 +24,8 @@ import {
   type UploadUpdateRequest,
   unaryCall,
 } from '@radfed/proto';
-import { createCsr, initDevPki, issueCertificate, silentLogger } from '@radfed/shared';
-import { type AgentIdentity, enrol, SiteClient } from '@radfed/site-agent';
+import { createCsr, initDevPki, issueCertificate, signUpdate, silentLogger } from '@radfed/shared';
+import { type AgentIdentity, enrol, SiteClient, updateSigner } from '@radfed/site-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const COORDINATOR_BIN = join(import.meta.dirname, '../../coordinator/bin/radfed-coordinator.mjs');
@@ -73,7 +73,13 @@ describe('bad input is refused with a clear status, nothing stored, server still
     address = `127.0.0.1:${coord.port}`;
     op = new OperatorClient({ address, tls: tlsFromPkiDir(config.pkiDir) });
     caPem = tlsFromPkiDir(config.pkiDir).caCertPem;
-    const fed = await op.createFederation({ name: 'bad-input', minSites: 2, roundDeadlineSeconds: 600 });
+    // Plaintext on purpose: these cases are about the transport; encrypted-aggregation.test.ts covers HE input.
+    const fed = await op.createFederation({
+      name: 'bad-input',
+      hePreset: 'plaintext',
+      minSites: 2,
+      roundDeadlineSeconds: 600,
+    });
     fedId = fed.id;
     siteA = await enrolSite('a');
     siteB = await enrolSite('b');
@@ -193,7 +199,9 @@ describe('bad input is refused with a clear status, nothing stored, server still
       sampleCount: 4,
       metrics: { loss: 1 },
       encoding: 'plain-f64-weighted',
+      datasetCommitment: 'ab'.repeat(32),
     };
+    const by = (id: AgentIdentity) => ({ sign: updateSigner(id.signingKeyPem) });
 
     // A site enrolled after the round opened was not invited to it.
     const late = await enrolSite('late');
@@ -203,7 +211,7 @@ describe('bad input is refused with a clear status, nothing stored, server still
       keyPem: late.tlsKeyPem,
     });
     await expectStatus(
-      lateClient.upload({ ...base, data: good }),
+      lateClient.upload({ ...base, ...by(late), data: good }),
       status.PERMISSION_DENIED,
       /not invited to round 1/,
     );
@@ -220,23 +228,38 @@ describe('bad input is refused with a clear status, nothing stored, server still
         for (const p of parts) call.write(p as UploadUpdateRequest);
         call.end();
       });
-    const header = (over: object = {}) => ({
-      part: {
-        $case: 'header',
-        value: {
-          roundId: round.id,
-          modelVersion: 0n,
-          totalBytes: BigInt(bytes),
-          sha256: createHash('sha256').update(good).digest(),
-          sampleCount: 4n,
-          metrics: { loss: 1 },
-          offset: 0n,
-          encoding: 'plain-f64-weighted',
-          signed: undefined,
-          ...over,
-        },
-      },
-    });
+    // Headers are signed by site A over whatever they end up declaring, so each case reaches its check.
+    const header = (over: object = {}) => {
+      const value = {
+        roundId: round.id,
+        modelVersion: 0n,
+        totalBytes: BigInt(bytes),
+        sha256: createHash('sha256').update(good).digest(),
+        sampleCount: 4n,
+        metrics: { loss: 1 },
+        offset: 0n,
+        encoding: 'plain-f64-weighted',
+        ...over,
+      };
+      const facts = {
+        roundId: value.roundId,
+        modelVersion: Number(value.modelVersion),
+        updateDigest: value.sha256.toString('hex'),
+        datasetCommitment: 'ab'.repeat(32),
+        metrics: value.metrics,
+        sampleCount: Number(value.sampleCount),
+      };
+      const signed = {
+        roundId: value.roundId,
+        modelVersion: value.modelVersion,
+        updateDigest: value.sha256,
+        datasetCommitment: Buffer.from(facts.datasetCommitment, 'hex'),
+        metrics: value.metrics,
+        sampleCount: value.sampleCount,
+        siteSignature: signUpdate(siteA.signingKeyPem, facts),
+      };
+      return { part: { $case: 'header', value: { ...value, signed } } };
+    };
     const chunk = (offset: number, data: Uint8Array) => ({
       part: { $case: 'chunk', value: { offset: BigInt(offset), data: Buffer.from(data) } },
     });
@@ -276,7 +299,7 @@ describe('bad input is refused with a clear status, nothing stored, server still
     nan[5] = Number.NaN;
     const nanBytes = new Uint8Array(nan.buffer);
     await expectStatus(
-      clientA.upload({ ...base, data: nanBytes }),
+      clientA.upload({ ...base, ...by(siteA), data: nanBytes }),
       status.INVALID_ARGUMENT,
       /not a finite number/,
     );
@@ -288,9 +311,9 @@ describe('bad input is refused with a clear status, nothing stored, server still
     expect(await roundQueries.getUpload(coord.database.db, round.id, siteA.siteId)).toBeUndefined();
 
     // A good upload goes through; sending it again counts once.
-    const first = await clientA.upload({ ...base, data: good });
+    const first = await clientA.upload({ ...base, ...by(siteA), data: good });
     expect(first.duplicate).toBe(false);
-    const again = await clientA.upload({ ...base, data: good });
+    const again = await clientA.upload({ ...base, ...by(siteA), data: good });
     expect(again.duplicate).toBe(true);
     expect((await roundQueries.getRound(coord.database.db, round.id))!.totalSamples).toBe(4);
 
@@ -302,7 +325,7 @@ describe('bad input is refused with a clear status, nothing stored, server still
       keyPem: siteB.tlsKeyPem,
     });
     await expectStatus(
-      clientB.upload({ ...base, data: good }),
+      clientB.upload({ ...base, ...by(siteB), data: good }),
       status.FAILED_PRECONDITION,
       /round 1 is cancelled.*wait for the next task/i,
     );

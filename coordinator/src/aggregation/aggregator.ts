@@ -10,6 +10,10 @@ export interface Aggregator {
   updateBytes(parameterCount: number): number;
   /** Throws InvalidUpdateError when `update` is not a well-formed update; never mutates anything. */
   validate(update: Uint8Array, parameterCount: number): void;
-  /** Returns running sum + update; `sum` undefined means the first update of the round. */
-  fold(sum: Uint8Array | undefined, update: Uint8Array): Uint8Array;
+  /**
+   * Returns running sum + update; `sum` undefined means the first update of the round. Never
+   * modifies its inputs, so a fold that throws leaves the running sum as it was. May run on worker
+   * threads (the encrypted aggregator does), hence possibly a promise: callers await it.
+   */
+  fold(sum: Uint8Array | undefined, update: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { RoundState, RpcError } from '@radfed/proto';
 import { quietIpServerNameWarning } from '@radfed/shared';
+import { auditMain } from './audit.js';
 import { ago, renderRound, roundStateName, seconds, siteStateName, table, toJson } from './format.js';
 import { OperatorClient, tlsFromPkiDir } from './operator-client.js';
 
@@ -15,14 +16,18 @@ const USAGE = `Usage: radfed <command> [options]
 Commands:
   federations create NAME [--min-sites N] [--deadline SECONDS] [--max-samples N]
                           [--epochs N] [--learning-rate X] [--batch-size N]
+                          [--he-preset bgv-8192|ckks-8192|plaintext] [--max-sites N] [--max-abs-weight X]
   federations list
   sites invite FEDERATION SITE_NAME [--ttl SECONDS]    prints a single-use enrolment token
   sites list FEDERATION                                 sites, connection and last contact
   sites revoke SITE_ID [--reason TEXT]
+  sites custodian FEDERATION SITE                       the site that makes (or later re-wraps) the HE keys
   rounds schedule FEDERATION [--count N]                rounds run back to back
   rounds list FEDERATION
   rounds watch FEDERATION [--exit-when-idle]            live progress of rounds
   rounds cancel ROUND_ID [--reason TEXT]
+  audit export FEDERATION [--out FILE] [--format prov]  self-contained audit file (auditor certificate)
+  audit verify EXPORT [--coordinator-key KEY]           offline check; \`radfed audit --help\` for more
 
 Options:
   --coordinator HOST:PORT  (RADFED_COORDINATOR, default 127.0.0.1:7443)
@@ -35,6 +40,8 @@ class UsageError extends Error {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // The auditor's commands parse their own options and need no operator certificate.
+  if (argv[0] === 'audit') return auditMain(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -48,6 +55,9 @@ async function main(argv: string[]): Promise<number> {
       epochs: { type: 'string' },
       'learning-rate': { type: 'string' },
       'batch-size': { type: 'string' },
+      'he-preset': { type: 'string' },
+      'max-sites': { type: 'string' },
+      'max-abs-weight': { type: 'string' },
       ttl: { type: 'string' },
       count: { type: 'string' },
       reason: { type: 'string' },
@@ -95,12 +105,20 @@ async function main(argv: string[]): Promise<number> {
           minSites: int('min-sites', values['min-sites']) ?? 0,
           roundDeadlineSeconds: int('deadline', values.deadline) ?? 0,
           maxSamplesPerSite: int('max-samples', values['max-samples']) ?? 0,
+          hePreset: values['he-preset'] ?? '',
+          maxSites: int('max-sites', values['max-sites']) ?? 0,
+          maxAbsWeight: int('max-abs-weight', values['max-abs-weight']) ?? 0,
         });
         out(
           fed,
           () =>
-            `Created federation ${fed.name} (${fed.id}): quorum ${fed.minSites}, deadline ${fed.roundDeadlineSeconds}s, ${fed.parameterCount} shared parameters.`,
+            `Created federation ${fed.name} (${fed.id}): quorum ${fed.minSites}, deadline ${fed.roundDeadlineSeconds}s, ${fed.parameterCount} shared parameters, HE preset ${fed.hePreset?.name} (up to ${fed.maxSites} sites, weights within ±${fed.maxAbsWeight}).`,
         );
+        return 0;
+      }
+      case 'sites custodian': {
+        const fed = await client.setKeyCustodian(need(0, 'FEDERATION'), need(1, 'SITE'));
+        out(fed, () => `Key custodian of ${fed.name} is now site ${fed.keyCustodianSiteId}.`);
         return 0;
       }
       case 'federations list': {

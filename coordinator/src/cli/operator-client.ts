@@ -62,6 +62,8 @@ export class OperatorClient {
         minSites: 0,
         roundDeadlineSeconds: 0,
         maxSamplesPerSite: 0,
+        maxSites: 0,
+        maxAbsWeight: 0,
         ...req,
       },
       new Metadata(),
@@ -106,6 +108,12 @@ export class OperatorClient {
 
   async getRound(roundId: string): Promise<Round> {
     return (await unaryCall(this.client, this.client.getRound, { roundId }, new Metadata())).round!;
+  }
+
+  /** Designates the site (id or name) that generates, or later re-wraps, the federation's HE keys. */
+  async setKeyCustodian(federationId: string, site: string): Promise<Federation> {
+    return (await unaryCall(this.client, this.client.setKeyCustodian, { federationId, site }, new Metadata()))
+      .federation!;
   }
 
   async cancelRound(roundId: string, reason: string): Promise<Round> {

@@ -49,6 +49,12 @@ export const coordinatorConfigSchema = z
     /** Seconds SIGTERM waits for in-flight calls before forcing them closed. */
     shutdownGraceSeconds: z.coerce.number().min(0).max(600).default(10),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /**
+     * Ciphertext retention: keep the stored updates of this many most recent closed rounds per
+     * federation and delete older ones (recorded in the ledger; their digests stay). 0 keeps all, so
+     * `radfed audit verify` can recompute every round's aggregate.
+     */
+    ciphertextRetentionRounds: z.coerce.number().int().min(0).max(1_000_000).default(0),
   })
   .strict();
 
@@ -65,6 +71,7 @@ const ENV: Record<string, keyof z.input<typeof coordinatorConfigSchema>> = {
   RADFED_MAX_MESSAGE_BYTES: 'maxMessageBytes',
   RADFED_HEARTBEAT_SECONDS: 'heartbeatSeconds',
   RADFED_LOG_LEVEL: 'logLevel',
+  RADFED_CIPHERTEXT_RETENTION_ROUNDS: 'ciphertextRetentionRounds',
 };
 
 /** Reads `--config FILE`, env and flags into a validated config. */

@@ -28,6 +28,17 @@ export interface EventMap {
   };
   'round.failed': { federationId: string; roundId: string; number: number; reason: string };
   'round.cancelled': { federationId: string; roundId: string; number: number; reason: string };
+  /** The key custodian published the federation's HE public parameters and wrapped keys. */
+  'he.key_bundle_published': {
+    federationId: string;
+    keyId: string;
+    custodianSiteId: string;
+    wrappedSiteIds: string[];
+  };
+  /** A key-holding site wrapped the HE secret key for sites that enrolled after the bundle. */
+  'he.keys_wrapped': { federationId: string; keyId: string; wrappedBySiteId: string; siteIds: string[] };
+  /** The operator designated the site that generates (or later re-wraps) the HE keys. */
+  'he.custodian_designated': { federationId: string; siteId: string };
 }
 
 export type EventTopic = keyof EventMap;

@@ -9,6 +9,7 @@ import {
 } from '@radfed/shared';
 import {
   FederationExistsError,
+  FederationFullError,
   FederationNotFoundError,
   InvalidCsrRequestError,
   InvalidRequestError,
@@ -18,13 +19,16 @@ import {
   TokenUsedError,
 } from '../errors.js';
 import { newId } from '../ids.js';
+import { ledgerUpdateEncoding } from '../ledger/audit-aggregator.js';
+import { hePresetHash } from '../ledger/he-preset.js';
+import type { Ledger } from '../ledger/ledger.js';
 import type { Db, Executor } from '../store/client.js';
 import type { FederationRow } from '../store/queries/federations.js';
 import * as federationQ from '../store/queries/federations.js';
 import { emit } from '../store/queries/outbox.js';
 import type { SiteRow } from '../store/queries/sites.js';
 import * as siteQ from '../store/queries/sites.js';
-import { type FederationSpec, parseFederationSpec } from './spec.js';
+import { type FederationSpec, federationHe, parseFederationSpec } from './spec.js';
 
 export interface CertificateAuthority {
   certPem: string;
@@ -36,6 +40,8 @@ export interface EnrolInput {
   csrPem: string;
   signingPublicKey: Uint8Array;
   keyWrapPublicKey: Uint8Array;
+  /** The agent's version, as it reports it; recorded in the ledger. */
+  agentVersion?: string;
 }
 
 export interface EnrolResult {
@@ -50,12 +56,14 @@ export const DEFAULT_TOKEN_TTL_SECONDS = 24 * 3600;
 /**
  * Federations and their membership: creation from a validated spec, invitations (single-use,
  * expiring tokens of which only a hash is stored) and enrolment (a certificate issued from a CSR made
- * at the site, so the site's private key never reaches the coordinator).
+ * at the site, so the site's private key never reaches the coordinator). Creation, enrolment and
+ * revocation are recorded in the federation's signed ledger in the transaction that makes them.
  */
 export class FederationService {
   constructor(
     private readonly db: Db,
     private readonly ca: CertificateAuthority,
+    private readonly ledger: Ledger,
     private readonly onCommit: () => void = () => {},
     private readonly now: () => Date = () => new Date(),
   ) {}
@@ -63,6 +71,7 @@ export class FederationService {
   async create(input: unknown): Promise<FederationRow> {
     const spec = parseFederationSpec(input);
     const { parameterCount, ...stored } = spec;
+    const updateEncoding = ledgerUpdateEncoding(spec.hePreset);
     const row = await this.db.transaction(async (tx) => {
       if (await federationQ.getFederationByName(tx, spec.name)) throw new FederationExistsError(spec.name);
       const created = await federationQ.insertFederation(tx, {
@@ -76,6 +85,18 @@ export class FederationService {
         maxSamplesPerSite: spec.maxSamplesPerSite,
       });
       await emit(tx, 'federation.created', { federationId: created.id, name: created.name });
+      await this.ledger.append(tx, created.id, 'federation.created', {
+        federationId: created.id,
+        name: created.name,
+        spec: stored,
+        specHash: created.specHash,
+        hePreset: spec.hePreset,
+        hePresetHash: hePresetHash(spec.hePreset),
+        parameterCount,
+        updateEncoding,
+        coordinatorSigningKey: this.ledger.publicKey.toString('base64'),
+        caCertificateFingerprint: fingerprint(this.ca.certPem),
+      });
       return created;
     });
     this.onCommit();
@@ -150,6 +171,11 @@ export class FederationService {
     const result = await this.db.transaction(async (tx) => {
       if (!(await siteQ.consumeToken(tx, tokenHash, siteId, this.now()))) throw new TokenUsedError();
       const federation = (await federationQ.getFederation(tx, token.federationId))!;
+      // maxSites bounds every HE sum (the quantisation headroom was sized for it): never exceed it.
+      const { maxSites } = federationHe(federation);
+      if ((await siteQ.listEnrolledSites(tx, federation.id)).length >= maxSites) {
+        throw new FederationFullError(federation.name, maxSites);
+      }
       const site = await siteQ.insertSite(tx, {
         id: siteId,
         federationId: token.federationId,
@@ -161,6 +187,14 @@ export class FederationService {
         keyWrapPublicKey: Buffer.from(input.keyWrapPublicKey).toString('base64'),
       });
       await emit(tx, 'site.enrolled', { federationId: token.federationId, siteId, siteName: token.siteName });
+      await this.ledger.append(tx, token.federationId, 'site.enrolled', {
+        siteId,
+        siteName: site.name,
+        certificateFingerprint: site.certFingerprint,
+        signingPublicKey: site.signingPublicKey,
+        keyWrapPublicKey: site.keyWrapPublicKey,
+        agentVersion: input.agentVersion ?? '',
+      });
       return { site, federation, certificatePem };
     });
     this.onCommit();
@@ -178,6 +212,10 @@ export class FederationService {
       if (!site) throw new SiteNotFoundError(siteId);
       await emit(tx, 'site.revoked', {
         federationId: site.federationId,
+        siteId,
+        reason: site.revokedReason ?? '',
+      });
+      await this.ledger.append(tx, site.federationId, 'site.revoked', {
         siteId,
         reason: site.revokedReason ?? '',
       });

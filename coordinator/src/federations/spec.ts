@@ -1,10 +1,22 @@
-import { checkModelSpec, type ModelSpec, modelSpecSchema, sharedParameterCount } from '@radfed/shared';
+import {
+  checkModelSpec,
+  DEFAULT_HE_PRESET,
+  HE_PRESET_NAMES,
+  HeHeadroomError,
+  type HePreset,
+  hePreset,
+  type ModelSpec,
+  modelSpecSchema,
+  planQuantisation,
+  type QuantisationPlan,
+  sharedParameterCount,
+} from '@radfed/shared';
 import { z } from 'zod';
 import { InvalidSpecError } from '../errors.js';
+import type { FederationRow } from '../store/queries/federations.js';
 
-/** HE presets this build supports. The encrypted-aggregation work adds BFV/CKKS presets here. */
-export const HE_PRESETS = ['plaintext'] as const;
-export type HePresetName = (typeof HE_PRESETS)[number];
+/** HE presets this build supports (see `HE_PRESETS` in @radfed/shared); the default encrypts. */
+export { DEFAULT_HE_PRESET, HE_PRESET_NAMES };
 
 export const federationSpecSchema = z.object({
   name: z
@@ -16,7 +28,7 @@ export const federationSpecSchema = z.object({
       'use letters, digits, ".", "_" and "-", starting with a letter or digit',
     ),
   modelSpec: modelSpecSchema,
-  hePreset: z.enum(HE_PRESETS).default('plaintext'),
+  hePreset: z.enum(HE_PRESET_NAMES).default(DEFAULT_HE_PRESET),
   minSites: z.number().int().min(1).max(10_000),
   roundDeadlineSeconds: z
     .number()
@@ -24,6 +36,9 @@ export const federationSpecSchema = z.object({
     .min(1)
     .max(7 * 24 * 3600),
   maxSamplesPerSite: z.number().int().min(1).max(100_000_000),
+  // Bounds the HE sums: the most sites that may ever enrol, and the range weights are clipped to.
+  maxSites: z.number().int().min(1).max(10_000).default(100),
+  maxAbsWeight: z.number().positive().max(1_000_000).default(8),
 });
 
 export type FederationSpec = z.infer<typeof federationSpecSchema>;
@@ -33,6 +48,8 @@ export const FEDERATION_DEFAULTS = {
   minSites: 2,
   roundDeadlineSeconds: 600,
   maxSamplesPerSite: 100_000,
+  maxSites: 100,
+  maxAbsWeight: 8,
 } as const;
 
 /** Validates a federation spec, returning it or throwing InvalidSpecError naming the bad field. */
@@ -46,5 +63,37 @@ export function parseFederationSpec(input: unknown): FederationSpec & { paramete
   }
   const problem = checkModelSpec(parsed.data.modelSpec as ModelSpec);
   if (problem) throw new InvalidSpecError(`Invalid federation spec: modelSpec: ${problem}`);
-  return { ...parsed.data, parameterCount: sharedParameterCount(parsed.data.modelSpec as ModelSpec) };
+  const spec = parsed.data;
+  if (spec.minSites > spec.maxSites) {
+    throw new InvalidSpecError(
+      `Invalid federation spec: minSites (${spec.minSites}) is above maxSites (${spec.maxSites}); a round could never reach quorum.`,
+    );
+  }
+  try {
+    planQuantisation(hePreset(spec.hePreset), spec);
+  } catch (err) {
+    if (err instanceof HeHeadroomError) {
+      throw new InvalidSpecError(`Invalid federation spec: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+  return { ...spec, parameterCount: sharedParameterCount(spec.modelSpec as ModelSpec) };
+}
+
+/**
+ * The HE preset, limits and quantisation plan a stored federation runs under. Federations created
+ * before these fields existed read as plaintext with the default limits.
+ */
+export function federationHe(row: FederationRow): {
+  preset: HePreset;
+  maxSites: number;
+  maxAbsWeight: number;
+  plan: QuantisationPlan;
+} {
+  const spec = row.spec as Partial<FederationSpec>;
+  const preset = hePreset(spec.hePreset ?? 'plaintext');
+  const maxSites = spec.maxSites ?? FEDERATION_DEFAULTS.maxSites;
+  const maxAbsWeight = spec.maxAbsWeight ?? FEDERATION_DEFAULTS.maxAbsWeight;
+  const plan = planQuantisation(preset, { maxSites, maxSamplesPerSite: row.maxSamplesPerSite, maxAbsWeight });
+  return { preset, maxSites, maxAbsWeight, plan };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Logger } from '@radfed/shared';
-import type { Aggregator } from '../aggregation/aggregator.js';
+import { isEncrypted, type Logger, merkleRoot } from '@radfed/shared';
+import type { AggregatorRegistry } from '../aggregation/registry.js';
 import type { BlobStore } from '../blobs/types.js';
 import {
   AlreadyAnsweredError,
@@ -10,10 +10,15 @@ import {
   RoundClosedError,
   RoundNotFoundError,
 } from '../errors.js';
+import { federationHe } from '../federations/spec.js';
 import { newId } from '../ids.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { type IssuedReceipt, receiptFromEntry } from '../ledger/receipts.js';
+import { recordAcceptedUpdate, recordRoundState } from '../ledger/round-records.js';
 import type { Db, Executor } from '../store/client.js';
 import type { FederationRow } from '../store/queries/federations.js';
 import * as federationQ from '../store/queries/federations.js';
+import * as keyQ from '../store/queries/keys.js';
 import { emit } from '../store/queries/outbox.js';
 import type { ParticipantRow, RoundRow } from '../store/queries/rounds.js';
 import * as roundQ from '../store/queries/rounds.js';
@@ -24,7 +29,10 @@ import { assertNever, canTransition, type RoundState } from './states.js';
 export interface RoundEngineOptions {
   db: Db;
   blobs: BlobStore;
-  aggregator: Aggregator;
+  /** Picks each federation's aggregator (plaintext or encrypted) from its HE preset. */
+  aggregators: AggregatorRegistry;
+  /** Records every round change and accepted update in the federation's signed ledger. */
+  ledger: Ledger;
   log: Logger;
   /** Called after every commit that wrote to the outbox (pokes the relay). */
   onCommit?: () => void;
@@ -41,12 +49,29 @@ export interface SubmitUpdate {
   digest: string;
   sampleCount: number;
   metrics: Record<string, number>;
+  /**
+   * What the site signed over the update, already verified against its enrolled key (SiteService
+   * does that before it accepts a byte). Recorded in the ledger; absent only for in-process callers
+   * that bypass SiteService, whose updates the ledger then records as unsigned (and audit fails).
+   */
+  provenance?: SubmittedProvenance;
+}
+
+export interface SubmittedProvenance {
+  /** Hex Merkle root of the site's training files. */
+  datasetCommitment: string;
+  /** Canonical JSON the site signed. */
+  signedPayload: string;
+  /** The site's Ed25519 signature, base64. */
+  siteSignature: string;
 }
 
 export interface SubmitResult {
   duplicate: boolean;
   acceptedAt: Date;
   round: RoundRow;
+  /** The coordinator's signed receipt for the update (re-issued from the ledger for a duplicate). */
+  receipt: IssuedReceipt | undefined;
 }
 
 export class IllegalTransitionError extends Error {
@@ -179,7 +204,13 @@ export class RoundEngine {
       if (!participant) throw new NotInvitedError(current.number);
       if (participant.state === 'submitted') {
         if (participant.updateDigest === input.digest) {
-          return { duplicate: true, acceptedAt: participant.updatedAt, round: current };
+          const receipt = await receiptFromEntry(this.db, current.federationId, current.id, input.siteId);
+          return {
+            duplicate: true,
+            acceptedAt: receipt?.acceptedAt ?? participant.updatedAt,
+            round: current,
+            receipt,
+          };
         }
         throw new AlreadyAnsweredError(
           `This site already submitted a different update to round ${current.number}; a round takes one update per site.`,
@@ -189,8 +220,11 @@ export class RoundEngine {
       if (participant.state !== 'invited') {
         throw new AlreadyAnsweredError(`This site already ${participant.state} round ${current.number}.`);
       }
+      const fed = (await federationQ.getFederation(this.db, current.federationId))!;
+      const aggregator = await this.opts.aggregators.forFederation(fed);
       const sum = current.aggregateKey ? await this.opts.blobs.get(current.aggregateKey) : undefined;
-      const folded = this.opts.aggregator.fold(sum, input.update);
+      // Folding never modifies `sum`: if it throws (e.g. a ciphertext SEAL refuses), nothing was written.
+      const folded = await aggregator.fold(sum, input.update);
       const count = (await roundQ.listParticipants(this.db, current.id)).filter(
         (p) => p.state === 'submitted',
       ).length;
@@ -200,13 +234,15 @@ export class RoundEngine {
       // pointing at a missing blob, and the update is either fully counted or not at all.
       await this.opts.blobs.put(updateKey, input.update);
       await this.opts.blobs.put(sumKey, folded);
-      const acceptedAt = this.now();
-      const updated = await this.db.transaction(async (tx) => {
+      const { updated, receipt } = await this.db.transaction(async (tx) => {
         const answered = await roundQ.answerParticipant(tx, current.id, input.siteId, 'submitted', {
           sampleCount: input.sampleCount,
           metrics: input.metrics,
           updateDigest: input.digest,
           updateKey,
+          datasetCommitment: input.provenance?.datasetCommitment ?? null,
+          signedPayload: input.provenance?.signedPayload ?? null,
+          siteSignature: input.provenance?.siteSignature ?? null,
         });
         if (!answered) throw new AlreadyAnsweredError(`This site already answered round ${current.number}.`);
         const row = await roundQ.updateRound(tx, current.id, {
@@ -221,7 +257,8 @@ export class RoundEngine {
           sampleCount: input.sampleCount,
           digest: input.digest,
         });
-        return row!;
+        const receipt = await this.recordAccepted(tx, current, input, aggregator.encoding);
+        return { updated: row!, receipt };
       });
       if (current.aggregateKey) await this.opts.blobs.delete(current.aggregateKey).catch(() => undefined);
       this.opts.log.info('update accepted', {
@@ -230,7 +267,7 @@ export class RoundEngine {
         site_id: input.siteId,
         samples: input.sampleCount,
       });
-      return { duplicate: false, acceptedAt, round: updated };
+      return { duplicate: false, acceptedAt: receipt.acceptedAt, round: updated, receipt };
     });
     this.committed();
     if (!result.duplicate) await this.closeIfAllAnswered(result.round);
@@ -289,6 +326,18 @@ export class RoundEngine {
             this.waitingLogged.add(next.id);
             this.opts.log.info(
               `round ${next.number} waits for ${fed.minSites} enrolled sites (${sites.length} so far)`,
+              { federation_id: federationId, round_id: next.id },
+            );
+          }
+          return undefined;
+        }
+        // An encrypted round needs the federation's HE keys: until the custodian publishes them no
+        // site could encrypt, so the round waits rather than opening to certain failure.
+        if (isEncrypted(federationHe(fed).preset) && !(await keyQ.getKeyBundle(tx, federationId))) {
+          if (!this.waitingLogged.has(`${next.id}/keys`)) {
+            this.waitingLogged.add(`${next.id}/keys`);
+            this.opts.log.info(
+              `round ${next.number} waits for the key custodian to publish the federation's HE keys`,
               { federation_id: federationId, round_id: next.id },
             );
           }
@@ -399,7 +448,29 @@ export class RoundEngine {
     const row = await roundQ.updateRoundState(tx, round.id, [round.state], to, patch);
     if (!row) throw new IllegalTransitionError(`round ${round.number} changed state concurrently`);
     await this.emitFor(tx, row);
+    await this.recordFor(tx, row);
     return row;
+  }
+
+  /** Appends the ledger entry for the round's new state (see {@link recordRoundState}). */
+  private recordFor(tx: Executor, row: RoundRow): Promise<void> {
+    return recordRoundState(this.opts.ledger, tx, row);
+  }
+
+  /** Appends `update.accepted` with the site's signature and the receipt's (see {@link recordAcceptedUpdate}). */
+  private recordAccepted(
+    tx: Executor,
+    round: RoundRow,
+    input: SubmitUpdate,
+    encoding: string,
+  ): Promise<IssuedReceipt> {
+    return recordAcceptedUpdate(
+      this.opts.ledger,
+      tx,
+      round,
+      { ...input, updateBytes: input.update.byteLength },
+      encoding,
+    );
   }
 
   private async emitFor(tx: Executor, row: RoundRow): Promise<void> {

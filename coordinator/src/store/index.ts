@@ -8,6 +8,8 @@ export {
 } from './client.js';
 export type { FederationRow, ModelVersionRow } from './queries/federations.js';
 export * as federationQueries from './queries/federations.js';
+export type { LedgerEntryRow } from './queries/ledger.js';
+export * as ledgerQueries from './queries/ledger.js';
 export * as outboxQueries from './queries/outbox.js';
 export type { ParticipantRow, RoundRow, UploadRow } from './queries/rounds.js';
 export * as roundQueries from './queries/rounds.js';

@@ -1,56 +1,118 @@
-import { type ServerUnaryCall, type ServerWritableStream, status } from '@grpc/grpc-js';
+import type { ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
 import type * as pb from '@radfed/proto';
-import type { Logger } from '@radfed/shared';
+import { type Logger, signingPublicKeyPem } from '@radfed/shared';
+import type { BlobStore } from '../blobs/types.js';
+import { BlobNotHeldError, InvalidRequestError } from '../errors.js';
 import type { FederationService } from '../federations/service.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Db } from '../store/client.js';
+import * as ledgerQ from '../store/queries/ledger.js';
 import type { Authenticator } from './auth.js';
+import { ledgerEntryToProto } from './convert.js';
 import { type Handlers, serverStreaming, unary } from './handlers.js';
 
 export interface AuditServiceDeps {
+  db: Db;
+  blobs: BlobStore;
+  ledger: Ledger;
   federations: FederationService;
   auth: Authenticator;
   caCertPem: string;
   log: Logger;
 }
 
+/**
+ * Security: auditors (and operators) read; nothing here writes, and nothing served decrypts
+ * anything: entries hold digests, counts, metrics and signatures, blobs are the stored ciphertexts.
+ * Sites may not call it, so one site never reads another's sample counts or metrics.
+ */
 const READERS = ['auditor', 'operator'] as const;
 
-const NO_LEDGER = {
-  code: status.UNIMPLEMENTED,
-  details:
-    'This coordinator does not keep a signed ledger yet; ledger reads arrive with the provenance release.',
-};
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+const STREAM_BATCH = 500;
+const BLOB_CHUNK_BYTES = 256 * 1024;
 
-/**
- * AuditService: read-only. Certificates are served now; the signed ledger and its reads are part of
- * the provenance work and answer UNIMPLEMENTED with that sentence until then.
- */
+/** AuditService: read-only access to the signed ledger, the blobs it names, and the certificates. */
 export function auditService(d: AuditServiceDeps): Handlers<pb.AuditServiceServer> {
   const reader = (call: Parameters<Authenticator['require']>[0]) => d.auth.require(call, READERS);
-  const unimplemented = async (call: Parameters<Authenticator['require']>[0]): Promise<never> => {
-    await reader(call);
-    throw Object.assign(new Error(NO_LEDGER.details), NO_LEDGER);
-  };
   return {
     listLedgerEntries: unary(
       d.log,
       'ListLedgerEntries',
-      (call: ServerUnaryCall<pb.ListLedgerEntriesRequest, pb.ListLedgerEntriesResponse>) =>
-        unimplemented(call),
+      async (call: ServerUnaryCall<pb.ListLedgerEntriesRequest, pb.ListLedgerEntriesResponse>) => {
+        await reader(call);
+        const fed = await d.federations.resolve(call.request.federationId);
+        const size = call.request.pageSize || DEFAULT_PAGE;
+        if (size > MAX_PAGE) throw new InvalidRequestError(`Pages hold at most ${MAX_PAGE} entries.`);
+        const from = parsePageToken(call.request.pageToken);
+        // One extra row tells whether another page follows.
+        const rows = await ledgerQ.listEntries(d.db, fed.id, from, size + 1);
+        const page = rows.slice(0, size);
+        const last = page.at(-1);
+        return {
+          entries: page.map(ledgerEntryToProto),
+          nextPageToken: rows.length > size && last ? pageToken(last.index + 1) : '',
+        };
+      },
     ),
     streamLedger: serverStreaming(
       d.log,
       'StreamLedger',
-      (call: ServerWritableStream<pb.StreamLedgerRequest, pb.StreamLedgerResponse>) => unimplemented(call),
+      async (call: ServerWritableStream<pb.StreamLedgerRequest, pb.StreamLedgerResponse>) => {
+        await reader(call);
+        const fed = await d.federations.resolve(call.request.federationId);
+        const head = await ledgerQ.head(d.db, fed.id);
+        let from = Number(call.request.fromIndex);
+        while (head && from <= head.index && !call.cancelled) {
+          const rows = await ledgerQ.listEntries(d.db, fed.id, from, Math.min(STREAM_BATCH, head.index - from + 1));
+          if (rows.length === 0) break;
+          for (const row of rows) {
+            if (!call.write({ entry: ledgerEntryToProto(row) })) await new Promise((r) => call.once('drain', r));
+          }
+          from = rows.at(-1)!.index + 1;
+        }
+      },
     ),
     getLedgerHead: unary(
       d.log,
       'GetLedgerHead',
-      (call: ServerUnaryCall<pb.GetLedgerHeadRequest, pb.GetLedgerHeadResponse>) => unimplemented(call),
+      async (call: ServerUnaryCall<pb.GetLedgerHeadRequest, pb.GetLedgerHeadResponse>) => {
+        await reader(call);
+        const fed = await d.federations.resolve(call.request.federationId);
+        const head = await ledgerQ.head(d.db, fed.id);
+        return {
+          index: BigInt(head?.index ?? 0),
+          digest: Buffer.from(head?.digest ?? '', 'hex'),
+          federationId: fed.id,
+          federationName: fed.name,
+          entryCount: BigInt(await ledgerQ.countEntries(d.db, fed.id)),
+        };
+      },
     ),
     downloadBlob: serverStreaming(
       d.log,
       'DownloadBlob',
-      (call: ServerWritableStream<pb.DownloadBlobRequest, pb.DownloadBlobResponse>) => unimplemented(call),
+      async (call: ServerWritableStream<pb.DownloadBlobRequest, pb.DownloadBlobResponse>) => {
+        await reader(call);
+        const fed = await d.federations.resolve(call.request.federationId);
+        if (call.request.digest.length !== 32) {
+          throw new InvalidRequestError("Name the blob by its 32-byte sha256, as the ledger records it.");
+        }
+        const digest = call.request.digest.toString('hex');
+        const key = await ledgerQ.findBlobKey(d.db, fed.id, digest);
+        const total = key ? await d.blobs.size(key) : undefined;
+        if (!key || total === undefined) throw new BlobNotHeldError(digest);
+        const offset = Number(call.request.offset);
+        if (offset < 0 || offset > total) {
+          throw new InvalidRequestError(`Offset ${offset} is outside the blob (${total} bytes); resume from 0.`);
+        }
+        for (let at = offset; at < total && !call.cancelled; at += BLOB_CHUNK_BYTES) {
+          const data = await d.blobs.read(key, at, BLOB_CHUNK_BYTES);
+          const msg = { chunk: { offset: BigInt(at), data: Buffer.from(data) }, totalBytes: BigInt(total) };
+          if (!call.write(msg)) await new Promise((r) => call.once('drain', r));
+        }
+      },
     ),
     listCertificates: unary(
       d.log,
@@ -60,7 +122,7 @@ export function auditService(d: AuditServiceDeps): Handlers<pb.AuditServiceServe
         const sites = await d.federations.listSites(call.request.federationId);
         return {
           caCertificatePem: d.caCertPem,
-          coordinatorSigningPublicKeyPem: '',
+          coordinatorSigningPublicKeyPem: signingPublicKeyPem(d.ledger.publicKey),
           sites: sites.map((s) => ({
             siteId: s.id,
             certificatePem: s.certPem,
@@ -71,4 +133,16 @@ export function auditService(d: AuditServiceDeps): Handlers<pb.AuditServiceServe
       },
     ),
   };
+}
+
+/** Page tokens are opaque to callers; inside, the index the next page starts at. */
+function pageToken(index: number): string {
+  return Buffer.from(`ledger:${index}`, 'utf8').toString('base64url');
+}
+
+function parsePageToken(token: string): number {
+  if (!token) return 0;
+  const match = /^ledger:(\d+)$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
+  if (!match) throw new InvalidRequestError('This page token is not one the coordinator issued; start from the first page.');
+  return Number(match[1]);
 }

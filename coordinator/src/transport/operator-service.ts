@@ -1,10 +1,11 @@
 import type { ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
 import type * as pb from '@radfed/proto';
 import type { Logger } from '@radfed/shared';
+import type { KeyCustodyService } from '../custody/service.js';
 import { InvalidRequestError, RoundNotFoundError } from '../errors.js';
 import type { EventBus } from '../events/types.js';
 import type { FederationService } from '../federations/service.js';
-import { FEDERATION_DEFAULTS } from '../federations/spec.js';
+import { DEFAULT_HE_PRESET, FEDERATION_DEFAULTS } from '../federations/spec.js';
 import type { RoundEngine } from '../rounds/engine.js';
 import type { Db } from '../store/client.js';
 import * as roundQ from '../store/queries/rounds.js';
@@ -17,6 +18,7 @@ export interface OperatorServiceDeps {
   db: Db;
   engine: RoundEngine;
   federations: FederationService;
+  custody: KeyCustodyService;
   auth: Authenticator;
   hub: TaskHub;
   bus: EventBus;
@@ -47,10 +49,12 @@ export function operatorService(d: OperatorServiceDeps): Handlers<pb.OperatorSer
         const row = await d.federations.create({
           name: r.name,
           modelSpec: modelSpecFromProto(r.modelSpec) ?? d.defaultModelSpec(),
-          hePreset: r.hePreset || 'plaintext',
+          hePreset: r.hePreset || DEFAULT_HE_PRESET,
           minSites: r.minSites || FEDERATION_DEFAULTS.minSites,
           roundDeadlineSeconds: r.roundDeadlineSeconds || FEDERATION_DEFAULTS.roundDeadlineSeconds,
           maxSamplesPerSite: r.maxSamplesPerSite || FEDERATION_DEFAULTS.maxSamplesPerSite,
+          maxSites: r.maxSites || Math.max(FEDERATION_DEFAULTS.maxSites, r.minSites),
+          maxAbsWeight: r.maxAbsWeight || FEDERATION_DEFAULTS.maxAbsWeight,
         });
         d.log.info('federation created', { federation_id: row.id, name: row.name });
         return { federation: federationToProto(row) };
@@ -62,7 +66,8 @@ export function operatorService(d: OperatorServiceDeps): Handlers<pb.OperatorSer
       'GetFederation',
       async (call: ServerUnaryCall<pb.GetFederationRequest, pb.GetFederationResponse>) => {
         await operator(call);
-        return { federation: federationToProto(await d.federations.resolve(call.request.federationId)) };
+        const row = await d.federations.resolve(call.request.federationId);
+        return { federation: federationToProto(row, await d.custody.published(row)) };
       },
     ),
 
@@ -71,7 +76,12 @@ export function operatorService(d: OperatorServiceDeps): Handlers<pb.OperatorSer
       'ListFederations',
       async (call: ServerUnaryCall<pb.ListFederationsRequest, pb.ListFederationsResponse>) => {
         await operator(call);
-        return { federations: (await d.federations.list()).map(federationToProto) };
+        const rows = await d.federations.list();
+        return {
+          federations: await Promise.all(
+            rows.map(async (r) => federationToProto(r, await d.custody.published(r))),
+          ),
+        };
       },
     ),
 
@@ -146,6 +156,21 @@ export function operatorService(d: OperatorServiceDeps): Handlers<pb.OperatorSer
       async (call: ServerUnaryCall<pb.GetRoundRequest, pb.GetRoundResponse>) => {
         await operator(call);
         return { round: await roundWithParticipants(call.request.roundId) };
+      },
+    ),
+
+    setKeyCustodian: unary(
+      d.log,
+      'SetKeyCustodian',
+      async (call: ServerUnaryCall<pb.SetKeyCustodianRequest, pb.SetKeyCustodianResponse>) => {
+        await operator(call);
+        if (!call.request.site) throw new InvalidRequestError('Name the site to designate as key custodian.');
+        const row = await d.custody.designate(call.request.federationId, call.request.site);
+        d.log.info('key custodian designated', {
+          federation_id: row.id,
+          site_id: row.keyCustodianSiteId ?? '',
+        });
+        return { federation: federationToProto(row, await d.custody.published(row)) };
       },
     ),
 

@@ -7,11 +7,11 @@ import type {
 } from '@grpc/grpc-js';
 import type * as pb from '@radfed/proto';
 import type { Logger } from '@radfed/shared';
-import type { Aggregator } from '../aggregation/aggregator.js';
+import type { AggregatorRegistry } from '../aggregation/registry.js';
 import type { BlobStore } from '../blobs/types.js';
+import type { KeyCustodyService } from '../custody/service.js';
 import {
   DigestMismatchError,
-  FailedKeyBundleError,
   InvalidRequestError,
   ModelVersionNotFoundError,
   NotInvitedError,
@@ -21,14 +21,23 @@ import {
   UploadProtocolError,
 } from '../errors.js';
 import type { FederationService } from '../federations/service.js';
-import type { RoundEngine } from '../rounds/engine.js';
+import { type IssuedReceipt, receiptFromEntry } from '../ledger/receipts.js';
+import type { RoundEngine, SubmittedProvenance } from '../rounds/engine.js';
 import type { Db } from '../store/client.js';
 import * as federationQ from '../store/queries/federations.js';
 import * as roundQ from '../store/queries/rounds.js';
 import type { Authenticator, Caller } from './auth.js';
-import { federationToProto, trainTaskToProto } from './convert.js';
+import {
+  federationToProto,
+  keyBundleViewToProto,
+  keyWorkToProto,
+  receiptToProto,
+  submittedBundleFromProto,
+  trainTaskToProto,
+} from './convert.js';
 import { clientStreaming, type Handlers, serverStreaming, unary } from './handlers.js';
 import type { TaskHub } from './task-hub.js';
+import { checkUpdateSignature } from './update-signature.js';
 
 /** Bytes per chunk the coordinator streams models in. */
 export const DOWNLOAD_CHUNK_BYTES = 256 * 1024;
@@ -36,7 +45,8 @@ export const DOWNLOAD_CHUNK_BYTES = 256 * 1024;
 export interface SiteServiceDeps {
   db: Db;
   blobs: BlobStore;
-  aggregator: Aggregator;
+  aggregators: AggregatorRegistry;
+  custody: KeyCustodyService;
   engine: RoundEngine;
   federations: FederationService;
   auth: Authenticator;
@@ -64,6 +74,7 @@ export function siteService(d: SiteServiceDeps): Handlers<pb.SiteServiceServer> 
         csrPem: req.csrPem,
         signingPublicKey: req.signingPublicKey,
         keyWrapPublicKey: req.keyWrapPublicKey,
+        agentVersion: req.agentVersion,
       });
       d.log.info('site enrolled', {
         federation_id: result.federation.id,
@@ -103,6 +114,8 @@ export function siteService(d: SiteServiceDeps): Handlers<pb.SiteServiceServer> 
           call.on('error', finish);
         });
         const fed = (await federationQ.getFederation(d.db, row.federationId))!;
+        // Key work first: a task that needs the HE key finds it already on its way.
+        for (const work of await d.custody.workFor(row)) call.write(keyWorkToProto(work));
         for (const round of await roundQ.listPendingTasks(d.db, row.id)) {
           call.write({ event: { $case: 'train', value: trainTaskToProto(round, fed) } });
         }
@@ -125,6 +138,10 @@ export function siteService(d: SiteServiceDeps): Handlers<pb.SiteServiceServer> 
         const mv = await federationQ.getModelVersion(d.db, fed.id, version);
         if (!mv) throw new ModelVersionNotFoundError(version);
         const total = mv.blobKey ? ((await d.blobs.size(mv.blobKey)) ?? 0) : 0;
+        const encoding = mv.blobKey ? (await d.aggregators.forFederation(fed)).encoding : 'seed';
+        const siteCount = mv.roundId
+          ? (await roundQ.listParticipants(d.db, mv.roundId)).filter((p) => p.state === 'submitted').length
+          : 0;
         const offset = Number(req.offset);
         if (offset < 0 || offset > total) {
           throw new InvalidRequestError(
@@ -140,7 +157,8 @@ export function siteService(d: SiteServiceDeps): Handlers<pb.SiteServiceServer> 
               sha256: Buffer.from(mv.digest ?? '', 'hex'),
               totalSamples: BigInt(mv.totalSamples),
               parameterCount: fed.parameterCount,
-              encoding: mv.blobKey ? d.aggregator.encoding : 'seed',
+              encoding,
+              siteCount,
             },
           },
         });
@@ -200,8 +218,16 @@ export function siteService(d: SiteServiceDeps): Handlers<pb.SiteServiceServer> 
       d.log,
       'PublishKeyBundle',
       async (call: ServerUnaryCall<pb.PublishKeyBundleRequest, pb.PublishKeyBundleResponse>) => {
-        await site(call);
-        throw new FailedKeyBundleError();
+        const { site: row } = await site(call);
+        if (!call.request.bundle) throw new InvalidRequestError('PublishKeyBundle needs a bundle.');
+        const out = await d.custody.publish(row, submittedBundleFromProto(call.request.bundle));
+        d.log.info('HE key bundle published', {
+          federation_id: row.federationId,
+          site_id: row.id,
+          key_id: out.keyId,
+          wrapped: out.stored.length,
+        });
+        return { keyId: out.keyId, wrappedKeysStored: out.stored.length };
       },
     ),
 
@@ -209,8 +235,11 @@ export function siteService(d: SiteServiceDeps): Handlers<pb.SiteServiceServer> 
       d.log,
       'GetKeyBundle',
       async (call: ServerUnaryCall<pb.GetKeyBundleRequest, pb.GetKeyBundleResponse>) => {
-        await site(call);
-        throw new FailedKeyBundleError();
+        const { site: row } = await site(call);
+        if (call.request.federationId && call.request.federationId !== row.federationId) {
+          throw new InvalidRequestError('A site reads the key bundle of its own federation only.');
+        }
+        return keyBundleViewToProto(await d.custody.bundleFor(row));
       },
     ),
   };
@@ -233,6 +262,7 @@ async function receiveUpload(
   let received = 0;
   let stagingKey = '';
   let roundNumber = 0;
+  let provenance: SubmittedProvenance | undefined;
   const dropStaging = async () => {
     if (!header) return;
     await d.blobs.delete(stagingKey).catch(() => undefined);
@@ -248,6 +278,7 @@ async function receiveUpload(
         header = part.value;
         const checked = await checkHeader(d, caller, header);
         if (checked.duplicate) return checked.duplicate;
+        provenance = checkUpdateSignature(caller.site, header);
         expected = checked.expected;
         roundNumber = checked.roundNumber;
         stagingKey = `staging/${header.roundId}/${siteId}`;
@@ -316,7 +347,8 @@ async function receiveUpload(
   }
   const fed = (await federationQ.getFederation(d.db, caller.site.federationId))!;
   try {
-    d.aggregator.validate(update, fed.parameterCount);
+    // Checked before the engine sees it: a malformed update never reaches the running sum.
+    (await d.aggregators.forFederation(fed)).validate(update, fed.parameterCount);
   } catch (err) {
     await dropStaging();
     throw err;
@@ -329,6 +361,7 @@ async function receiveUpload(
     digest: header.sha256.toString('hex'),
     sampleCount: Number(header.sampleCount),
     metrics: header.metrics,
+    provenance,
   });
   await dropStaging();
   d.log.info(`update received for round ${roundNumber}`, {
@@ -336,7 +369,7 @@ async function receiveUpload(
     round_id: header.roundId,
     site_id: siteId,
   });
-  return { receipt: receipt(header, siteId, result.acceptedAt, result.duplicate) };
+  return { receipt: receipt(header, siteId, result.acceptedAt, result.duplicate, result.receipt) };
 }
 
 async function checkHeader(
@@ -354,7 +387,15 @@ async function checkHeader(
     return {
       expected: 0,
       roundNumber: round.number,
-      duplicate: { receipt: receipt(header, caller.site.id, participant.updatedAt, true) },
+      duplicate: {
+        receipt: receipt(
+          header,
+          caller.site.id,
+          participant.updatedAt,
+          true,
+          await receiptFromEntry(d.db, round.federationId, round.id, caller.site.id),
+        ),
+      },
     };
   }
   if (round.state !== 'open') throw new RoundClosedError(round.number, round.state);
@@ -362,9 +403,10 @@ async function checkHeader(
     throw new StaleModelError(Number(header.modelVersion), round.modelVersion ?? 0);
   }
   const fed = (await federationQ.getFederation(d.db, round.federationId))!;
-  if (header.encoding !== d.aggregator.encoding) {
+  const aggregator = await d.aggregators.forFederation(fed);
+  if (header.encoding !== aggregator.encoding) {
     throw new UploadProtocolError(
-      `This federation takes "${d.aggregator.encoding}" updates, not "${header.encoding}"; check the agent version.`,
+      `This federation takes "${aggregator.encoding}" updates, not "${header.encoding}"; check the agent version.`,
     );
   }
   const samples = Number(header.sampleCount);
@@ -376,7 +418,7 @@ async function checkHeader(
   for (const [k, v] of Object.entries(header.metrics)) {
     if (!Number.isFinite(v)) throw new UploadProtocolError(`Metric "${k}" is not a finite number.`);
   }
-  const expected = d.aggregator.updateBytes(fed.parameterCount);
+  const expected = aggregator.updateBytes(fed.parameterCount);
   if (Number(header.totalBytes) !== expected) {
     throw new UploadProtocolError(
       `This federation's updates are ${expected} bytes; the header declares ${header.totalBytes}. Check the agent runs the federation's model spec.`,
@@ -385,16 +427,14 @@ async function checkHeader(
   return { expected, roundNumber: round.number };
 }
 
-function receipt(header: pb.UpdateHeader, siteId: string, acceptedAt: Date, duplicate: boolean): pb.Receipt {
-  return {
-    roundId: header.roundId,
-    siteId,
-    updateDigest: header.sha256,
-    acceptedAt,
-    ledgerIndex: 0n,
-    coordinatorSignature: Buffer.alloc(0),
-    duplicate,
-  };
+function receipt(
+  header: pb.UpdateHeader,
+  siteId: string,
+  acceptedAt: Date,
+  duplicate: boolean,
+  issued: IssuedReceipt | undefined,
+): pb.Receipt {
+  return receiptToProto({ roundId: header.roundId, siteId, updateDigest: header.sha256, duplicate }, issued, acceptedAt);
 }
 
 export type { sendUnaryData };

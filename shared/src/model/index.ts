@@ -1,8 +1,23 @@
-export type { ModelSpec, ModelSpecOverrides, SupportedArchitecture, TensorSpec } from './spec.js';
+export type {
+  AugmentationSpec,
+  ModelSpec,
+  ModelSpecOverrides,
+  ObjectiveOptions,
+  Standardisation,
+  SupportedArchitecture,
+  TensorSpec,
+} from './spec.js';
 export {
+  augmentationSpecSchema,
   builtinModelSpec,
+  CONV4_CHANNELS,
+  CONV4_STRIDE,
   checkModelSpec,
+  DEFAULT_ARCHITECTURE,
+  DEFAULT_AUGMENTATION,
+  DEFAULT_OBJECTIVE_OPTIONS,
   modelSpecSchema,
+  objectiveOptionsSchema,
   parameterCount,
   SUPPORTED_ARCHITECTURES,
   sharedParameterCount,

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   builtinModelSpec,
   checkModelSpec,
+  DEFAULT_AUGMENTATION,
+  DEFAULT_OBJECTIVE_OPTIONS,
   type ModelSpec,
   modelSpecSchema,
   parameterCount,
@@ -10,8 +12,12 @@ import {
 } from './spec.js';
 
 describe('builtinModelSpec', () => {
+  it('defaults to the reference encoder', () => {
+    expect(builtinModelSpec().architecture).toBe('conv4');
+  });
+
   it('describes dense-ae-32 with the documented layout and defaults', () => {
-    const spec = builtinModelSpec();
+    const spec = builtinModelSpec('dense-ae-32');
     expect(spec).toEqual({
       architecture: 'dense-ae-32',
       inputSize: 32,
@@ -42,15 +48,15 @@ describe('builtinModelSpec', () => {
   });
 
   it('returns a fresh object each call', () => {
-    const a = builtinModelSpec();
+    const a = builtinModelSpec('dense-ae-32');
     a.tensors[0]?.shape.push(1);
-    expect(builtinModelSpec().tensors[0]?.shape).toEqual([1024, 64]);
+    expect(builtinModelSpec('dense-ae-32').tensors[0]?.shape).toEqual([1024, 64]);
   });
 });
 
 describe('parameter counts', () => {
   it('counts all and shared parameters', () => {
-    const spec = builtinModelSpec();
+    const spec = builtinModelSpec('dense-ae-32');
     expect(parameterCount(spec)).toBe(1024 * 64 + 64 + 64 * 1024 + 1024);
     expect(sharedParameterCount(spec)).toBe(parameterCount(spec));
 
@@ -63,7 +69,7 @@ describe('parameter counts', () => {
 });
 
 describe('modelSpecSchema', () => {
-  const valid = builtinModelSpec();
+  const valid = builtinModelSpec('dense-ae-32');
 
   it.each([
     ['non-positive inputSize', { inputSize: 0 }],
@@ -94,7 +100,7 @@ describe('modelSpecSchema', () => {
 });
 
 describe('checkModelSpec', () => {
-  const valid = builtinModelSpec();
+  const valid = builtinModelSpec('dense-ae-32');
 
   it('lists supported architectures', () => {
     expect(SUPPORTED_ARCHITECTURES).toContain('dense-ae-32');
@@ -126,5 +132,66 @@ describe('checkModelSpec', () => {
 
   it('reports schema violations as a sentence', () => {
     expect(checkModelSpec({ ...valid, batchSize: -3 })).toMatch(/malformed.*batchSize/s);
+  });
+});
+
+describe('conv4, the reference encoder', () => {
+  const trainable = (spec: ModelSpec) =>
+    spec.tensors
+      .filter((t) => !t.name.includes('moving_'))
+      .reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0);
+
+  it('has 585,568 trainable parameters under simclr, batch norm kept local (FedBN)', () => {
+    const spec = builtinModelSpec('conv4');
+    expect(spec).toMatchObject({
+      architecture: 'conv4',
+      inputSize: 64,
+      objective: 'simclr',
+      batchSize: 32,
+      standardisation: 'per-image',
+      augmentation: DEFAULT_AUGMENTATION,
+      objectiveOptions: { temperature: DEFAULT_OBJECTIVE_OPTIONS.temperature },
+    });
+    expect(trainable(spec)).toBe(585_568);
+    expect(spec.tensors.slice(0, 5).map((t) => [t.name, t.shape, t.shared])).toEqual([
+      ['encoder/conv1/kernel', [3, 3, 1, 32], true],
+      ['encoder/bn1/gamma', [32], false],
+      ['encoder/bn1/beta', [32], false],
+      ['encoder/bn1/moving_mean', [32], false],
+      ['encoder/bn1/moving_variance', [32], false],
+    ]);
+    expect(spec.tensors.filter((t) => !t.shared).every((t) => t.name.includes('/bn'))).toBe(true);
+    expect(sharedParameterCount(spec)).toBe(585_568 - 960);
+    expect(checkModelSpec(spec)).toBeUndefined();
+  });
+
+  it('shares normalisation layers on request, and builds the masked-reconstruction head', () => {
+    const fedavg = builtinModelSpec('conv4', { shareNormalisation: true });
+    expect(fedavg.tensors.every((t) => t.shared)).toBe(true);
+    const masked = builtinModelSpec('conv4', { objective: 'masked-reconstruction', inputSize: 32 });
+    expect(masked.tensors.slice(-2)).toEqual([
+      { name: 'decoder/kernel', shape: [256, 256], shared: true },
+      { name: 'decoder/bias', shape: [256], shared: true },
+    ]);
+    expect(masked.objectiveOptions).toEqual({ maskRatio: 0.5, maskPatchSize: 8 });
+  });
+
+  it('refuses input sizes, options and layouts the architecture cannot build', () => {
+    const spec = builtinModelSpec('conv4');
+    expect(checkModelSpec({ ...spec, inputSize: 72 })).toMatch(/from 16x16 to 1024x1024 in steps of 16/);
+    expect(checkModelSpec({ ...spec, objective: 'masked-reconstruction' })).toMatch(
+      /builds 22 tensors .*but the spec lists 24/,
+    );
+    expect(checkModelSpec({ ...spec, objectiveOptions: { maskPatchSize: 12 } })).toMatch(
+      /maskPatchSize 12 does not divide inputSize 64/,
+    );
+    expect(() => builtinModelSpec('conv4', { objective: 'denoising-reconstruction' })).toThrow(
+      /cannot train objective/,
+    );
+    expect(
+      modelSpecSchema.safeParse({ ...spec, augmentation: { ...DEFAULT_AUGMENTATION, cropScaleMin: 0 } })
+        .success,
+    ).toBe(false);
+    expect(modelSpecSchema.safeParse({ ...spec, standardisation: 'per-volume' }).success).toBe(false);
   });
 });

@@ -38,12 +38,83 @@ export interface ModelSpec {
   learningRate: number;
   /** FedProx proximal weight mu; 0 is plain FedAvg. */
   fedproxMu: number;
+  /**
+   * How each site scales intensities before training. `per-image` (the default when absent): each
+   * image to zero mean and unit variance. `per-site`: one robust scale per site and modality
+   * (clipped to the site's 0.5-99.5th percentiles, then z-scored with the site's mean and standard
+   * deviation), which keeps intensity differences between a site's images (e.g. CT densities).
+   */
+  standardisation?: Standardisation;
+  /** Random views for the siamese objectives (and noise for the others); defaults when absent. */
+  augmentation?: AugmentationSpec;
+  /** Objective-specific settings; defaults when absent. */
+  objectiveOptions?: ObjectiveOptions;
 }
+
+/** Intensity standardisation, see {@link ModelSpec.standardisation}. */
+export type Standardisation = 'per-image' | 'per-site';
+
+/**
+ * Augmentations suited to grayscale radiology. Each view of an image is: a random crop of
+ * `cropScaleMin`..1 of the area (aspect 3/4..4/3) resized back to the input size; a left-right
+ * flip with probability 1/2 when `flipHorizontal` (off by default: laterality matters in many
+ * studies); intensity jitter (contrast and brightness by up to +/-`intensity`, and a gamma of
+ * exp(+/-`intensity`)); a Gaussian blur (sigma 0.1..1.5 px) with probability `blurProbability`;
+ * additive Gaussian noise of standard deviation `noiseStd`.
+ */
+export interface AugmentationSpec {
+  cropScaleMin: number;
+  flipHorizontal: boolean;
+  intensity: number;
+  blurProbability: number;
+  noiseStd: number;
+}
+
+/** Settings read by some objectives only; the others ignore them. */
+export interface ObjectiveOptions {
+  /** `simclr`: softmax temperature of the NT-Xent loss. Default 0.2. */
+  temperature?: number;
+  /** `masked-reconstruction`: fraction of patches masked. Default 0.5. */
+  maskRatio?: number;
+  /** `masked-reconstruction`: side of a masked square patch, in pixels. Default 8. */
+  maskPatchSize?: number;
+}
+
+/** Augmentation used when a spec has none. */
+export const DEFAULT_AUGMENTATION: Readonly<AugmentationSpec> = Object.freeze({
+  cropScaleMin: 0.4,
+  flipHorizontal: false,
+  intensity: 0.3,
+  blurProbability: 0.3,
+  noiseStd: 0.05,
+});
+
+/** Objective options used where a spec leaves them out. */
+export const DEFAULT_OBJECTIVE_OPTIONS: Readonly<Required<ObjectiveOptions>> = Object.freeze({
+  temperature: 0.2,
+  maskRatio: 0.5,
+  maskPatchSize: 8,
+});
 
 /** The fields a caller may change on a built-in spec; the layout follows from the architecture. */
 export type ModelSpecOverrides = Partial<
-  Pick<ModelSpec, 'seed' | 'localEpochs' | 'batchSize' | 'learningRate' | 'fedproxMu'>
->;
+  Pick<
+    ModelSpec,
+    | 'seed'
+    | 'localEpochs'
+    | 'batchSize'
+    | 'learningRate'
+    | 'fedproxMu'
+    | 'objective'
+    | 'inputSize'
+    | 'standardisation'
+    | 'augmentation'
+    | 'objectiveOptions'
+  >
+> & {
+  /** Aggregate normalisation layers too (plain FedAvg) instead of keeping them local (FedBN). */
+  shareNormalisation?: boolean;
+};
 
 const positiveInt = z.number().int().positive();
 
@@ -52,6 +123,22 @@ export const tensorSpecSchema = z.strictObject({
   shape: z.array(positiveInt).min(1),
   shared: z.boolean(),
 }) satisfies z.ZodType<TensorSpec>;
+
+const fraction = z.number().min(0).max(1);
+
+export const augmentationSpecSchema = z.strictObject({
+  cropScaleMin: z.number().gt(0).max(1),
+  flipHorizontal: z.boolean(),
+  intensity: fraction,
+  blurProbability: fraction,
+  noiseStd: z.number().min(0).max(2),
+}) satisfies z.ZodType<AugmentationSpec>;
+
+export const objectiveOptionsSchema = z.strictObject({
+  temperature: z.number().gt(0).max(10).optional(),
+  maskRatio: z.number().gt(0).lt(1).optional(),
+  maskPatchSize: positiveInt.max(256).optional(),
+}) satisfies z.ZodType<ObjectiveOptions>;
 
 /**
  * Validates a {@link ModelSpec} received from outside (config file, operator request). Unknown keys
@@ -68,6 +155,9 @@ export const modelSpecSchema = z
     batchSize: positiveInt,
     learningRate: z.number().positive().finite(),
     fedproxMu: z.number().min(0).finite(),
+    standardisation: z.enum(['per-image', 'per-site']).optional(),
+    augmentation: augmentationSpecSchema.optional(),
+    objectiveOptions: objectiveOptionsSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     const seen = new Set<string>();
@@ -83,19 +173,65 @@ export const modelSpecSchema = z
     });
   }) satisfies z.ZodType<ModelSpec>;
 
+interface LayoutEntry {
+  name: string;
+  shape: number[];
+  /** A normalisation layer's tensor: kept local under FedBN. */
+  normalisation?: boolean;
+}
+
 interface ArchitectureDescriptor {
-  /** Input side the architecture is named for and built at. */
+  /** Input side the built-in spec uses. */
   inputSize: number;
+  /** Input sides the architecture can be built for: min..max in steps of `multiple`. */
+  inputSizes: { min: number; max: number; multiple: number };
+  /** Objectives it trains; the first is the built-in spec's. */
   objectives: readonly string[];
-  /** Parameter layout (names and shapes, in order) the trainer builds for this architecture. */
-  layout(inputSize: number): { name: string; shape: number[] }[];
+  /** Parameter layout (names and shapes, in order) the trainer builds. */
+  layout(inputSize: number, objective: string): LayoutEntry[];
+  /** Defaults of the built-in spec. */
+  defaults: Pick<ModelSpec, 'batchSize' | 'learningRate'>;
 }
 
 const DENSE_AE_HIDDEN_UNITS = 64;
 
+/** Output channels of the four conv blocks of `conv4`. */
+export const CONV4_CHANNELS = [32, 64, 128, 256] as const;
+/** `conv4` downsamples by 2 in each of its four blocks. */
+export const CONV4_STRIDE = 16;
+/** Hidden and output width of the `simclr` projection head. */
+const PROJECTION_HIDDEN = 512;
+const PROJECTION_OUT = 128;
+
+function conv4Layout(_inputSize: number, objective: string): LayoutEntry[] {
+  const layout: LayoutEntry[] = [];
+  let inChannels = 1;
+  for (const [index, channels] of CONV4_CHANNELS.entries()) {
+    const block = index + 1;
+    layout.push({ name: `encoder/conv${block}/kernel`, shape: [3, 3, inChannels, channels] });
+    for (const part of ['gamma', 'beta', 'moving_mean', 'moving_variance']) {
+      layout.push({ name: `encoder/bn${block}/${part}`, shape: [channels], normalisation: true });
+    }
+    inChannels = channels;
+  }
+  if (objective === 'masked-reconstruction') {
+    // SimMIM-style one-layer head: each cell of the stride-16 feature map predicts its 16x16 pixels.
+    const pixelsPerCell = CONV4_STRIDE * CONV4_STRIDE;
+    layout.push({ name: 'decoder/kernel', shape: [inChannels, pixelsPerCell] });
+    layout.push({ name: 'decoder/bias', shape: [pixelsPerCell] });
+  } else {
+    layout.push({ name: 'head/dense1/kernel', shape: [inChannels, PROJECTION_HIDDEN] });
+    layout.push({ name: 'head/dense1/bias', shape: [PROJECTION_HIDDEN] });
+    layout.push({ name: 'head/dense2/kernel', shape: [PROJECTION_HIDDEN, PROJECTION_OUT] });
+    layout.push({ name: 'head/dense2/bias', shape: [PROJECTION_OUT] });
+  }
+  return layout;
+}
+
 const ARCHITECTURES = {
   'dense-ae-32': {
     inputSize: 32,
+    inputSizes: { min: 32, max: 32, multiple: 1 },
     objectives: ['denoising-reconstruction'],
     layout(inputSize) {
       const pixels = inputSize * inputSize;
@@ -106,6 +242,14 @@ const ARCHITECTURES = {
         { name: 'decoder/bias', shape: [pixels] },
       ];
     },
+    defaults: { batchSize: 16, learningRate: 0.01 },
+  },
+  conv4: {
+    inputSize: 64,
+    inputSizes: { min: 16, max: 1024, multiple: CONV4_STRIDE },
+    objectives: ['simclr', 'masked-reconstruction'],
+    layout: conv4Layout,
+    defaults: { batchSize: 32, learningRate: 0.001 },
   },
 } as const satisfies Record<string, ArchitectureDescriptor>;
 
@@ -114,6 +258,9 @@ export type SupportedArchitecture = keyof typeof ARCHITECTURES;
 /** Architectures this release can build and train. */
 export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES) as readonly SupportedArchitecture[];
 
+/** The name `builtinModelSpec()` uses when given none. */
+export const DEFAULT_ARCHITECTURE: SupportedArchitecture = 'conv4';
+
 function isSupportedArchitecture(name: string): name is SupportedArchitecture {
   return Object.hasOwn(ARCHITECTURES, name);
 }
@@ -121,30 +268,56 @@ function isSupportedArchitecture(name: string): name is SupportedArchitecture {
 /**
  * The spec of a built-in model, with its parameter layout derived from the architecture.
  *
- * `dense-ae-32`: a denoising autoencoder on 32x32 grayscale images (1024 -> 64 ReLU -> 1024 linear),
- * objective `denoising-reconstruction`, all tensors shared. Defaults: seed 42, localEpochs 1,
- * batchSize 16, learningRate 0.01, fedproxMu 0.
+ * - `dense-ae-32`: a denoising autoencoder on 32x32 grayscale images (1024 -> 64 ReLU -> 1024
+ *   linear), objective `denoising-reconstruction`, all tensors shared. Defaults: batchSize 16,
+ *   learningRate 0.01.
+ * - `conv4`: the reference encoder, four 3x3 stride-2 conv blocks (32, 64, 128, 256 channels, each
+ *   conv -> batch norm -> ReLU) and global average pooling, on 64x64 by default (any multiple of 16
+ *   from 16 to 1024). Objective `simclr` (projection head 256 -> 512 -> 128, NT-Xent; 585,568
+ *   trainable parameters) or `masked-reconstruction` (SimMIM-style: masked patches, a linear head
+ *   predicting each 16x16 cell's pixels, loss on masked pixels). Batch-norm tensors stay local
+ *   (FedBN) unless `shareNormalisation`. Defaults: batchSize 32, learningRate 0.001, per-image
+ *   standardisation, {@link DEFAULT_AUGMENTATION}, {@link DEFAULT_OBJECTIVE_OPTIONS}.
+ *
+ * Common defaults: seed 42, localEpochs 1, fedproxMu 0 (Adam optimiser in both).
  *
  * @throws RangeError for an unknown name or overrides the schema rejects.
  */
-export function builtinModelSpec(name = 'dense-ae-32', overrides: ModelSpecOverrides = {}): ModelSpec {
+export function builtinModelSpec(
+  name: string = DEFAULT_ARCHITECTURE,
+  overrides: ModelSpecOverrides = {},
+): ModelSpec {
   if (!isSupportedArchitecture(name)) {
     throw new RangeError(
       `no built-in model named "${name}"; built-in models are: ${SUPPORTED_ARCHITECTURES.join(', ')}`,
     );
   }
   const architecture: ArchitectureDescriptor = ARCHITECTURES[name];
+  const { shareNormalisation = false, ...fields } = overrides;
+  const objective = fields.objective ?? architecture.objectives[0] ?? '';
+  const inputSize = fields.inputSize ?? architecture.inputSize;
+  const isConv = name === 'conv4';
   const candidate: ModelSpec = {
     architecture: name,
-    inputSize: architecture.inputSize,
-    tensors: architecture.layout(architecture.inputSize).map((tensor) => ({ ...tensor, shared: true })),
-    objective: architecture.objectives[0] ?? '',
+    inputSize,
+    tensors: architecture.layout(inputSize, objective).map(({ name: tensorName, shape, normalisation }) => ({
+      name: tensorName,
+      shape,
+      shared: shareNormalisation || normalisation !== true,
+    })),
+    objective,
     seed: 42,
     localEpochs: 1,
-    batchSize: 16,
-    learningRate: 0.01,
+    ...architecture.defaults,
     fedproxMu: 0,
-    ...overrides,
+    ...(isConv
+      ? {
+          standardisation: 'per-image' as const,
+          augmentation: { ...DEFAULT_AUGMENTATION },
+          objectiveOptions: objectiveDefaults(objective),
+        }
+      : {}),
+    ...fields,
   };
   const parsed = modelSpecSchema.safeParse(candidate);
   if (!parsed.success) {
@@ -152,7 +325,20 @@ export function builtinModelSpec(name = 'dense-ae-32', overrides: ModelSpecOverr
       cause: parsed.error,
     });
   }
-  return parsed.data;
+  const problem = checkModelSpec(parsed.data as ModelSpec);
+  if (problem !== undefined) throw new RangeError(`invalid overrides for "${name}": ${problem}`);
+  return parsed.data as ModelSpec;
+}
+
+function objectiveDefaults(objective: string): ObjectiveOptions {
+  if (objective === 'simclr') return { temperature: DEFAULT_OBJECTIVE_OPTIONS.temperature };
+  if (objective === 'masked-reconstruction') {
+    return {
+      maskRatio: DEFAULT_OBJECTIVE_OPTIONS.maskRatio,
+      maskPatchSize: DEFAULT_OBJECTIVE_OPTIONS.maskPatchSize,
+    };
+  }
+  return {};
 }
 
 function elementCount(shape: readonly number[]): number {
@@ -186,10 +372,19 @@ export function checkModelSpec(spec: ModelSpec): string | undefined {
   if (!architecture.objectives.includes(spec.objective)) {
     return `Architecture "${spec.architecture}" cannot train objective "${spec.objective}"; it supports: ${architecture.objectives.join(', ')}.`;
   }
-  if (spec.inputSize !== architecture.inputSize) {
-    return `Architecture "${spec.architecture}" takes ${architecture.inputSize}x${architecture.inputSize} images, but the spec says inputSize ${spec.inputSize}.`;
+  const sizes = architecture.inputSizes;
+  if (spec.inputSize < sizes.min || spec.inputSize > sizes.max || spec.inputSize % sizes.multiple !== 0) {
+    const accepted =
+      sizes.min === sizes.max
+        ? `${sizes.min}x${sizes.min} images`
+        : `images from ${sizes.min}x${sizes.min} to ${sizes.max}x${sizes.max} in steps of ${sizes.multiple}`;
+    return `Architecture "${spec.architecture}" takes ${accepted}, but the spec says inputSize ${spec.inputSize}.`;
   }
-  const expected = architecture.layout(spec.inputSize);
+  const patch = spec.objectiveOptions?.maskPatchSize;
+  if (patch !== undefined && spec.inputSize % patch !== 0) {
+    return `objectiveOptions.maskPatchSize ${patch} does not divide inputSize ${spec.inputSize}.`;
+  }
+  const expected = architecture.layout(spec.inputSize, spec.objective);
   if (spec.tensors.length !== expected.length) {
     return `Architecture "${spec.architecture}" builds ${expected.length} tensors (${expected.map((t) => t.name).join(', ')}), but the spec lists ${spec.tensors.length}.`;
   }

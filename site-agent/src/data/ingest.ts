@@ -1,12 +1,11 @@
 import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { z } from 'zod';
 import { datasetCommitment, sha256Hex } from './commitment.js';
-import { decodeFile } from './decode.js';
-import { DatasetDirectoryError, DecodeError, describeThrown, formatBytes } from './errors.js';
+import { DecodeSandbox } from './decode-sandbox.js';
+import { DatasetDirectoryError, describeThrown, formatBytes } from './errors.js';
 
 /** Options for {@link loadDataset}. */
 export interface LoadDatasetOptions {
@@ -18,12 +17,16 @@ export interface LoadDatasetOptions {
    */
   maxFileBytes?: number;
   /**
-   * Files whose decoding takes longer are skipped, in milliseconds. Default: no bound. Decoding runs
-   * in-process for now and cannot be interrupted, so a slow file is decoded to the end and then
-   * discarded; a hanging codec still hangs. Moving {@link decodeFile} into a worker makes this a
-   * real timeout without changing which files are accepted.
+   * Time one file may take to decode, in milliseconds; default 30 s. Decoding runs in a worker
+   * thread ({@link DecodeSandbox}), so a file that hangs its codec is stopped at this bound and
+   * skipped with the reason, and the next file gets a fresh thread.
    */
   decodeTimeoutMs?: number;
+  /**
+   * `per-image` (default): each image to zero mean and unit variance. `per-site`: one scale per
+   * modality over all the site's images (see {@link standardiseSite}).
+   */
+  standardisation?: 'per-image' | 'per-site';
   /** Most slices taken from one multi-frame DICOM or NIfTI volume, nearest its centre. Default 16. */
   maxSlicesPerFile?: number;
 }
@@ -35,8 +38,9 @@ const loadDatasetOptionsSchema = z.object({
     .int()
     .positive()
     .default(256 * 2 ** 20),
-  decodeTimeoutMs: z.number().positive().optional(),
+  decodeTimeoutMs: z.number().positive().default(30_000),
   maxSlicesPerFile: z.number().int().positive().default(16),
+  standardisation: z.enum(['per-image', 'per-site']).default('per-image'),
 });
 
 /** {@link LoadDatasetOptions} with defaults applied and bounds checked. */
@@ -72,7 +76,16 @@ export interface IngestReport {
   skipped: { path: string; reason: string }[];
   /** Hex Merkle root over the sorted SHA-256 content hashes of accepted files ({@link datasetCommitment}). */
   commitment: string;
+  /** Accepted images with a class label from `labels.csv` (see {@link LABELS_FILE}). */
+  labelled: number;
 }
+
+/**
+ * Optional file at the dataset root giving class labels for local evaluation: one `path,label`
+ * line per image file (path relative to the root, `/`-separated; a `path,label` header is
+ * allowed). Labels never leave the site; only the k-NN accuracy they allow is reported.
+ */
+export const LABELS_FILE = 'labels.csv';
 
 /** A site's local training data. */
 export interface Dataset {
@@ -81,6 +94,8 @@ export interface Dataset {
    * `imageSize * imageSize` row-major, standardised per image to zero mean and unit variance.
    */
   images: Float32Array[];
+  /** Class label of each image (aligned with `images`), when `labels.csv` names its file. */
+  labels: (string | undefined)[];
   report: IngestReport;
 }
 
@@ -115,33 +130,115 @@ export async function loadDataset(dir: string, options: LoadDatasetOptions): Pro
     byFormat: {},
     skipped: [],
     commitment: '',
+    labelled: 0,
   };
   const images: Float32Array[] = [];
+  const labels: (string | undefined)[] = [];
+  const modalities: string[] = [];
   const contentHashes: string[] = [];
-  const skip = (path: string, reason: string) =>
-    report.skipped.push({ path: relative(root, path).split(sep).join('/'), reason });
+  const relativePath = (path: string) => relative(root, path).split(sep).join('/');
+  const skip = (path: string, reason: string) => report.skipped.push({ path: relativePath(path), reason });
+  const labelOf = await readLabels(join(root, LABELS_FILE));
 
-  for await (const entry of walk(root, rootStats)) {
-    if ('reason' in entry) {
-      skip(entry.path, entry.reason);
-      continue;
+  const sandbox = new DecodeSandbox(compiled.decodeTimeoutMs);
+  try {
+    for await (const entry of walk(root, rootStats)) {
+      if ('reason' in entry) {
+        skip(entry.path, entry.reason);
+        continue;
+      }
+      if (labelOf !== undefined && entry.path === join(root, LABELS_FILE)) continue;
+      report.filesSeen++;
+      const outcome = await ingestFile(entry.path, entry.stats, compiled, sandbox);
+      if ('reason' in outcome) {
+        skip(entry.path, outcome.reason);
+      } else {
+        const label = labelOf?.get(relativePath(entry.path));
+        for (const image of outcome.images) {
+          images.push(image);
+          labels.push(label);
+          modalities.push(outcome.modality);
+        }
+        if (label !== undefined) report.labelled += outcome.images.length;
+        contentHashes.push(outcome.contentHash);
+        report.byModality[outcome.modality] =
+          (report.byModality[outcome.modality] ?? 0) + outcome.images.length;
+        report.byFormat[outcome.format] = (report.byFormat[outcome.format] ?? 0) + outcome.images.length;
+      }
+      await yieldToEventLoop();
     }
-    report.filesSeen++;
-    const outcome = await ingestFile(entry.path, entry.stats, compiled);
-    if ('reason' in outcome) {
-      skip(entry.path, outcome.reason);
-    } else {
-      images.push(...outcome.images);
-      contentHashes.push(outcome.contentHash);
-      report.byModality[outcome.modality] =
-        (report.byModality[outcome.modality] ?? 0) + outcome.images.length;
-      report.byFormat[outcome.format] = (report.byFormat[outcome.format] ?? 0) + outcome.images.length;
-    }
-    await yieldToEventLoop();
+  } finally {
+    await sandbox.close();
   }
+  if (compiled.standardisation === 'per-site') standardiseSite(images, modalities);
   report.imagesAccepted = images.length;
   report.commitment = datasetCommitment(contentHashes);
-  return { images, report };
+  return { images, labels, report };
+}
+
+/** The labels file's `path -> label` map, or undefined when there is none. */
+async function readLabels(path: string): Promise<Map<string, string> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const labels = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    const comma = line.lastIndexOf(',');
+    if (comma <= 0) continue;
+    const file = line.slice(0, comma).trim();
+    const label = line.slice(comma + 1).trim();
+    if (label === '' || (file === 'path' && label === 'label')) continue;
+    labels.set(file, label);
+  }
+  return labels;
+}
+
+/**
+ * Per-site intensity standardisation, in place: for each modality, intensities are clipped to the
+ * site's 0.5th-99.5th percentiles over all its images of that modality, then shifted and scaled to
+ * zero mean and unit variance with that modality's mean and standard deviation. Unlike per-image
+ * standardisation it keeps differences between a site's images (a denser CT stays brighter), while
+ * still removing the site's scanner-specific scale. Percentiles come from a fixed-stride sample of
+ * at most ~1M values, so the result does not depend on anything random.
+ */
+export function standardiseSite(images: Float32Array[], modalities: readonly string[]): void {
+  const groups = new Map<string, Float32Array[]>();
+  for (const [index, image] of images.entries()) {
+    const modality = modalities[index] ?? 'unknown';
+    groups.set(modality, [...(groups.get(modality) ?? []), image]);
+  }
+  for (const group of groups.values()) {
+    const total = group.reduce((sum, image) => sum + image.length, 0);
+    const stride = Math.max(1, Math.floor(total / 1_000_000));
+    const sample: number[] = [];
+    let position = 0;
+    for (const image of group) {
+      for (let i = (stride - (position % stride)) % stride; i < image.length; i += stride)
+        sample.push(image[i] as number);
+      position += image.length;
+    }
+    sample.sort((a, b) => a - b);
+    const low = sample[Math.floor(0.005 * (sample.length - 1))] ?? 0;
+    const high = sample[Math.ceil(0.995 * (sample.length - 1))] ?? 0;
+    let sum = 0;
+    let squares = 0;
+    for (const image of group) {
+      for (let i = 0; i < image.length; i++) {
+        const value = Math.min(high, Math.max(low, image[i] as number));
+        image[i] = value;
+        sum += value;
+        squares += value * value;
+      }
+    }
+    const mean = sum / total;
+    const std = Math.sqrt(Math.max(0, squares / total - mean * mean));
+    const scale = std > 0 ? 1 / std : 0;
+    for (const image of group)
+      for (let i = 0; i < image.length; i++) image[i] = ((image[i] as number) - mean) * scale;
+  }
 }
 
 type FileOutcome =
@@ -152,6 +249,7 @@ async function ingestFile(
   path: string,
   stats: Stats,
   options: CompiledLoadDatasetOptions,
+  sandbox: DecodeSandbox,
 ): Promise<FileOutcome> {
   // Checked before reading so an oversized file costs no memory.
   if (stats.size > options.maxFileBytes) {
@@ -170,26 +268,14 @@ async function ingestFile(
       reason: `file grew to ${formatBytes(bytes.length)} while being read, above the limit (maxFileBytes)`,
     };
   }
-  const started = performance.now();
-  try {
-    const decoded = decodeFile(bytes, path, {
-      imageSize: options.imageSize,
-      maxSlicesPerFile: options.maxSlicesPerFile,
-      maxDecodedBytes: options.maxFileBytes,
-    });
-    const elapsedMs = performance.now() - started;
-    if (options.decodeTimeoutMs !== undefined && elapsedMs > options.decodeTimeoutMs) {
-      return {
-        reason: `decoding took ${Math.round(elapsedMs)} ms, above the ${options.decodeTimeoutMs} ms limit (decodeTimeoutMs)`,
-      };
-    }
-    return { ...decoded, contentHash: sha256Hex(bytes) };
-  } catch (thrown) {
-    if (thrown instanceof DecodeError) return { reason: thrown.message };
-    // A codec bug (daikon's decoders throw TypeErrors and bare values on malformed input) must
-    // cost one file, not the whole dataset.
-    return { reason: `decoder failed: ${describeThrown(thrown)}` };
-  }
+  const decoded = await sandbox.decode(bytes, path, {
+    imageSize: options.imageSize,
+    maxSlicesPerFile: options.maxSlicesPerFile,
+    maxDecodedBytes: options.maxFileBytes,
+    standardise: options.standardisation === 'per-image',
+  });
+  if ('reason' in decoded) return decoded;
+  return { ...decoded, contentHash: sha256Hex(bytes) };
 }
 
 type WalkEntry = { path: string; stats: Stats } | { path: string; reason: string };

@@ -14,6 +14,8 @@ export interface Checkpoint {
   weights: Float32Array;
   sampleCount: number;
   metrics: Record<string, number>;
+  /** The dataset the weights were trained on (hex commitment); absent in checkpoints of older agents. */
+  datasetCommitment?: string;
   uploaded: boolean;
 }
 

@@ -1,14 +1,25 @@
 import { join } from 'node:path';
-import type { TrainTask } from '@radfed/proto';
+import type { Receipt, TrainTask } from '@radfed/proto';
 import { checkModelSpec, type Logger, type ModelSpec, modelSpecSchema, parameterCount } from '@radfed/shared';
 import { type Dataset, loadDataset } from '../data/index.js';
 import { TaskDeclinedError } from '../errors.js';
-import { initialWeights, type Trainer } from '../training/index.js';
+import { type TaskEncoding, UpdateCodec } from '../he/update-codec.js';
+import { saveReceipt, storedReceipt, updateSigner } from '../provenance/receipts.js';
+import {
+  initialWeights,
+  ResumeStore,
+  reportedMetrics,
+  type Trainer,
+  TrainingInputError,
+  TrainingWorkerError,
+  type TrainProgress,
+} from '../training/index.js';
+import { modelSpecFromTask } from '../transport/model-spec.js';
 import type { SiteClient } from '../transport/site-client.js';
 import { CheckpointStore } from './checkpoint.js';
-import { averageFromSum, sharedPart, weightedUpdate, withShared } from './weights.js';
+import { sharedPart, withShared } from './weights.js';
 
-/** The update encoding this agent produces (plaintext weighted FedAvg). */
+/** The update encoding of plaintext federations (HE federations use `he-<preset>`). */
 export const UPDATE_ENCODING = 'plain-f64-weighted';
 
 export interface TaskRunnerOptions {
@@ -17,8 +28,21 @@ export interface TaskRunnerOptions {
   dataDir: string;
   stateDir: string;
   log: Logger;
+  /** The site's Ed25519 signing key (PKCS#8 PEM, its enrolled signing.key): signs every upload. */
+  signingKeyPem: string;
   /** Largest image file read, in bytes. */
   maxFileBytes?: number;
+  /** Time one file may take to decode before its decoder is stopped and it is skipped (default 30 s). */
+  decodeTimeoutMs?: number;
+  /** Encodes updates and decodes models per preset (HE included); default: plaintext only. */
+  codec?: UpdateCodec;
+  /**
+   * Why this agent's training backend cannot run a spec (e.g. its memory), or undefined when it
+   * can; checked before any data is read, and a reason declines the round.
+   */
+  cannotRun?: (spec: ModelSpec) => string | undefined;
+  /** Called for every training step, e.g. to draw a progress bar on a terminal. */
+  onTrainProgress?: (progress: TrainProgress) => void;
 }
 
 export interface TaskOutcome {
@@ -34,82 +58,130 @@ export interface TaskOutcome {
  * that makes the site unable to take part throws TaskDeclinedError with the reason for the operator.
  */
 export class TaskRunner {
-  private dataset: { size: number; data: Dataset } | undefined;
+  private dataset: { size: number; standardisation: string; data: Dataset } | undefined;
   private readonly checkpoints: CheckpointStore;
+  private readonly resumes: ResumeStore;
+  private readonly codec: UpdateCodec;
 
   constructor(private readonly o: TaskRunnerOptions) {
     this.checkpoints = new CheckpointStore(join(o.stateDir, 'checkpoints'));
+    this.resumes = new ResumeStore(join(o.stateDir, 'checkpoints'));
+    this.codec = o.codec ?? new UpdateCodec({ stateDir: o.stateDir, log: o.log });
   }
 
   async run(task: TrainTask): Promise<TaskOutcome> {
     const log = this.o.log.child({ round_id: task.roundId, federation_id: task.federationId });
     const spec = parseSpec(task);
+    const unrunnable = this.o.cannotRun?.(spec);
+    if (unrunnable) {
+      throw new TaskDeclinedError(
+        `this agent's training backend cannot run the round's model: ${unrunnable}`,
+      );
+    }
     const version = Number(task.modelVersion);
+    // Preset, quantisation and (for HE) the key first: a site without the key declines before training.
+    const enc = await this.codec.forTask(task);
 
     const pending = await this.checkpoints.latest();
     if (pending && pending.roundId === task.roundId && pending.modelVersion === version) {
       // Trained before a crash or lost connection: send the same update again rather than retrain.
       log.info(`round ${task.roundNumber}: re-sending the update trained before the restart`);
-      return this.upload(task, spec, pending.weights, pending.sampleCount, pending.metrics, log);
+      const commitment =
+        pending.datasetCommitment ??
+        (await this.loadData(spec.inputSize, log, spec.standardisation)).report.commitment;
+      return this.upload(
+        task,
+        spec,
+        enc,
+        pending.weights,
+        pending.sampleCount,
+        pending.metrics,
+        commitment,
+        log,
+      );
     }
 
-    const dataset = await this.loadData(spec.inputSize, log);
+    const dataset = await this.loadData(spec.inputSize, log, spec.standardisation);
     const cap = task.maxSamplesPerSite || dataset.images.length;
     const images = dataset.images.slice(0, cap);
+    const labels = dataset.labels.slice(0, cap);
 
     const model = await this.o.client.downloadModel(task.federationId, version);
     const local =
       pending && pending.weights.length === parameterCount(spec) ? pending.weights : initialWeights(spec);
-    let start: Float32Array;
-    if (model.header.encoding === 'seed') {
-      start = initialWeights(spec);
-    } else if (model.header.encoding === UPDATE_ENCODING) {
-      start = withShared(spec, local, averageFromSum(model.data, Number(model.header.totalSamples)));
-    } else {
-      throw new TaskDeclinedError(
-        `the global model is encoded as "${model.header.encoding}", which this agent version cannot read; upgrade the agent`,
-      );
-    }
+    const global = await this.codec.decodeGlobal(enc, model, sharedPart(spec, local).length);
+    const start = global ? withShared(spec, local, global) : initialWeights(spec);
     log.info(`round ${task.roundNumber}: training model v${version} on ${images.length} images`);
-    const out = await this.o.trainer.train({ spec, globalWeights: start, images }, (p) => {
-      if (p.batch === p.batches) {
-        log.info(
-          `round ${task.roundNumber}: epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} (${p.imagesPerSecond.toFixed(0)} images/s)`,
-        );
+    const resumeKey = `${task.roundId}@${version}`;
+    const resume = await this.resumes.load(resumeKey);
+    if (resume) log.info(`round ${task.roundNumber}: resuming local training after epoch ${resume.epoch}`);
+    const onCheckpoint = (checkpoint: Parameters<ResumeStore['save']>[1]) =>
+      this.resumes.save(resumeKey, checkpoint);
+    let out: Awaited<ReturnType<Trainer['train']>>;
+    try {
+      out = await this.o.trainer.train(
+        { spec, globalWeights: start, images, labels, resume, onCheckpoint },
+        (p) => {
+          this.o.onTrainProgress?.(p);
+          if (p.batch === p.batches) {
+            log.info(
+              `round ${task.roundNumber}: epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} (${p.imagesPerSecond.toFixed(0)} images/s)`,
+            );
+          }
+        },
+      );
+    } catch (err) {
+      if (err instanceof TrainingInputError || err instanceof TrainingWorkerError) {
+        throw new TaskDeclinedError(`local training cannot run: ${err.message}`, { cause: err });
       }
-    });
-    const metrics = {
-      loss: out.metrics.loss,
-      initial_loss: out.metrics.initialLoss,
-      train_seconds: out.metrics.trainSeconds,
-    };
+      throw err;
+    }
+    const metrics = reportedMetrics(out.metrics);
     await this.checkpoints.save({
       roundId: task.roundId,
       modelVersion: version,
       weights: out.weights,
       sampleCount: out.sampleCount,
       metrics,
+      datasetCommitment: dataset.report.commitment,
       uploaded: false,
     });
-    return this.upload(task, spec, out.weights, out.sampleCount, metrics, log);
+    await this.resumes.clear();
+    return this.upload(
+      task,
+      spec,
+      enc,
+      out.weights,
+      out.sampleCount,
+      metrics,
+      dataset.report.commitment,
+      log,
+    );
   }
 
   private async upload(
     task: TrainTask,
     spec: ModelSpec,
+    enc: TaskEncoding,
     weights: Float32Array,
     sampleCount: number,
-    metrics: Record<string, number>,
+    trainMetrics: Record<string, number>,
+    datasetCommitment: string,
     log: Logger,
   ): Promise<TaskOutcome> {
+    const update = await this.codec.encode(enc, task, sharedPart(spec, weights), sampleCount, trainMetrics);
+    const metrics = update.metrics;
     const receipt = await this.o.client.upload({
+      datasetCommitment,
+      sign: updateSigner(this.o.signingKeyPem),
       roundId: task.roundId,
       modelVersion: Number(task.modelVersion),
-      data: weightedUpdate(sharedPart(spec, weights), sampleCount),
+      data: update.data,
       sampleCount,
       metrics,
-      encoding: UPDATE_ENCODING,
+      encoding: update.encoding,
     });
+    await this.keepReceipt(task, receipt, sampleCount, metrics, datasetCommitment);
     log.info(`round ${task.roundNumber}: update accepted${receipt.duplicate ? ' (already held)' : ''}`, {
       samples: sampleCount,
       loss: metrics.loss,
@@ -117,11 +189,44 @@ export class TaskRunner {
     return { roundNumber: task.roundNumber, sampleCount, metrics, duplicate: receipt.duplicate };
   }
 
-  private async loadData(size: number, log: Logger): Promise<Dataset> {
-    if (this.dataset?.size === size) return this.dataset.data;
+  /** Keeps the coordinator's receipt in the state directory, for `radfed-agent receipts verify`. */
+  private async keepReceipt(
+    task: TrainTask,
+    receipt: Receipt,
+    sampleCount: number,
+    metrics: Record<string, number>,
+    datasetCommitment: string,
+  ): Promise<void> {
+    await saveReceipt(
+      this.o.stateDir,
+      storedReceipt(receipt, {
+        federationId: task.federationId,
+        roundId: task.roundId,
+        roundNumber: task.roundNumber,
+        modelVersion: Number(task.modelVersion),
+        datasetCommitment,
+        sampleCount,
+        metrics,
+      }),
+    );
+  }
+
+  private async loadData(
+    size: number,
+    log: Logger,
+    standardisation: ModelSpec['standardisation'] = 'per-image',
+  ): Promise<Dataset> {
+    if (this.dataset?.size === size && this.dataset.standardisation === standardisation) {
+      return this.dataset.data;
+    }
     let data: Dataset;
     try {
-      data = await loadDataset(this.o.dataDir, { imageSize: size, maxFileBytes: this.o.maxFileBytes });
+      data = await loadDataset(this.o.dataDir, {
+        imageSize: size,
+        maxFileBytes: this.o.maxFileBytes,
+        decodeTimeoutMs: this.o.decodeTimeoutMs,
+        standardisation,
+      });
     } catch (err) {
       throw new TaskDeclinedError(`cannot read the site's data folder: ${(err as Error).message}`, {
         cause: err,
@@ -141,14 +246,14 @@ export class TaskRunner {
         `no usable images in the site's data folder: ${r.filesSeen} files seen${why}`,
       );
     }
-    this.dataset = { size, data };
+    this.dataset = { size, standardisation, data };
     return data;
   }
 }
 
 /** The task's model spec, validated; a spec this agent cannot run declines the round. */
 function parseSpec(task: TrainTask): ModelSpec {
-  const parsed = modelSpecSchema.safeParse(task.modelSpec);
+  const parsed = modelSpecSchema.safeParse(modelSpecFromTask(task.modelSpec));
   if (!parsed.success) {
     throw new TaskDeclinedError(
       `the round's model spec is malformed: ${parsed.error.issues[0]?.message ?? 'unknown problem'}`,

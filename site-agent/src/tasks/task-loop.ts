@@ -3,7 +3,7 @@ import type { TrainTask } from '@radfed/proto';
 import { RpcError } from '@radfed/proto';
 import type { Logger } from '@radfed/shared';
 import { TaskDeclinedError } from '../errors.js';
-import type { SiteClient } from '../transport/site-client.js';
+import type { KeyEvent, SiteClient } from '../transport/site-client.js';
 import type { TaskRunner } from './run-task.js';
 
 export interface TaskLoopOptions {
@@ -12,6 +12,8 @@ export interface TaskLoopOptions {
   log: Logger;
   agentVersion: string;
   backend: string;
+  /** Handles HE key work pushed on the task stream (the site's HeKeyring); never throws. */
+  keys?: { onKeyEvent(event: KeyEvent): Promise<void> };
   /** Longest wait between reconnection attempts, in ms (default 30 s). */
   maxBackoffMs?: number;
 }
@@ -46,6 +48,12 @@ export class TaskLoop {
         },
         () => {
           healthy = true;
+        },
+        (event) => {
+          healthy = true;
+          // In line with tasks: a task queued after a key request runs with the key in place.
+          const keys = this.o.keys;
+          if (keys) this.working = this.working.then(() => keys.onKeyEvent(event));
         },
       );
       this.cancelStream = stream.cancel;

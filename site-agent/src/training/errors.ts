@@ -10,3 +10,8 @@ export class BackendCheckError extends Error {
 export class TrainingInputError extends Error {
   override name = 'TrainingInputError';
 }
+
+/** A training worker thread could not start, crashed, or reported a failure. */
+export class TrainingWorkerError extends Error {
+  override name = 'TrainingWorkerError';
+}

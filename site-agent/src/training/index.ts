@@ -1,6 +1,11 @@
-export type { SelectedBackend } from './backend.js';
-export { selectBackend } from './backend.js';
-export { BackendCheckError, TrainingInputError } from './errors.js';
+export type { BackendId, SelectBackendOptions, SelectedBackend } from './backend.js';
+export { BACKEND_CANDIDATES, backendCannotRun, selectBackend, stepMemoryBytes } from './backend.js';
+export { trainConv } from './conv-trainer.js';
+export { BackendCheckError, TrainingInputError, TrainingWorkerError } from './errors.js';
+export { knnAccuracy } from './knn.js';
+export { reportedMetrics } from './metrics.js';
 export { flattenWeights, initialWeights, unflattenWeights } from './model.js';
-export { DENOISING_NOISE_STD, TfjsTrainer } from './tfjs-trainer.js';
-export type { Trainer, TrainInput, TrainOutput, TrainProgress } from './trainer.js';
+export { progressReporter } from './progress.js';
+export { ResumeStore } from './resume-store.js';
+export { DENOISING_NOISE_STD, defaultWorkers, TfjsTrainer } from './tfjs-trainer.js';
+export type { Trainer, TrainerCheckpoint, TrainInput, TrainOutput, TrainProgress } from './trainer.js';

@@ -5,7 +5,7 @@ import { selectBackend } from './backend.js';
 import { TrainingInputError } from './errors.js';
 import { flattenWeights, initialWeights, unflattenWeights } from './model.js';
 
-const spec = builtinModelSpec();
+const spec = builtinModelSpec('dense-ae-32');
 
 const sameBytes = (a: Float32Array, b: Float32Array) =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));

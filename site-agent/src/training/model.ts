@@ -56,7 +56,8 @@ export function flattenWeights(parts: readonly ArrayLike<number>[], spec: ModelS
 
 /**
  * The model's starting weights for round 0, flat in spec order: Glorot-uniform kernels (tensors of
- * rank 2 or more) seeded with `spec.seed + tensorIndex`, zero biases. tfjs draws seeded values in
+ * rank 2 or more) seeded with `spec.seed + tensorIndex`, zero biases, batch-norm scales and moving
+ * variances of one (zero shifts and moving means). tfjs draws seeded values in
  * JavaScript whatever the backend, so every site and process computes the same vector.
  */
 export function initialWeights(spec: ModelSpec): Float32Array {
@@ -65,7 +66,9 @@ export function initialWeights(spec: ModelSpec): Float32Array {
       const initializer =
         tensor.shape.length >= 2
           ? tf.initializers.glorotUniform({ seed: spec.seed + index })
-          : tf.initializers.zeros();
+          : /\/(gamma|moving_variance)$/.test(tensor.name)
+            ? tf.initializers.ones()
+            : tf.initializers.zeros();
       return initializer.apply(tensor.shape, 'float32').dataSync() as Float32Array;
     }),
   );

@@ -21,8 +21,17 @@ beforeAll(async () => {
 });
 
 describe('selectBackend', () => {
-  it('selects the cpu backend and passes its known-answer check', async () => {
-    await expect(selectBackend()).resolves.toEqual({ name: 'cpu' });
+  it('selects the fastest backend present (WASM here, the native packages absent) after its check', async () => {
+    const backend = await selectBackend();
+    expect(backend).toMatchObject({
+      id: 'wasm',
+      name: 'wasm',
+      detail: expect.stringMatching(/^WASM \(SIMD/),
+    });
+    expect(backend.skipped).toEqual([
+      { id: 'tfjs-node-gpu', reason: 'not installed' },
+      { id: 'tfjs-node', reason: 'not installed' },
+    ]);
   });
 });
 
@@ -49,7 +58,7 @@ describe('TfjsTrainer', () => {
   });
 
   it('is deterministic and starts from the given global weights', async () => {
-    const spec = builtinModelSpec();
+    const spec = builtinModelSpec('dense-ae-32');
     const a = await trainer.train({ spec, images });
     const b = await trainer.train({ spec, images, globalWeights: initialWeights(spec) });
     expect(sameBytes(b.weights, a.weights)).toBe(true);
@@ -60,7 +69,7 @@ describe('TfjsTrainer', () => {
   });
 
   it('keeps weights closer to the global model under FedProx', async () => {
-    const start = initialWeights(builtinModelSpec());
+    const start = initialWeights(builtinModelSpec('dense-ae-32'));
     const distance = (weights: Float32Array) => {
       let squares = 0;
       for (const [i, w] of weights.entries()) squares += (w - (start[i] ?? 0)) ** 2;
@@ -86,7 +95,7 @@ describe('TfjsTrainer', () => {
   });
 
   it('refuses requests it cannot honour, saying why', async () => {
-    const spec = builtinModelSpec();
+    const spec = builtinModelSpec('dense-ae-32');
     await expect(trainer.train({ spec, images: [] })).rejects.toThrow(/no images/);
     await expect(trainer.train({ spec, images: [new Float32Array(10)] })).rejects.toThrow(
       /image 0 has 10 values/,

@@ -1,6 +1,9 @@
+import { availableParallelism } from 'node:os';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { checkModelSpec, type ModelSpec } from '@radfed/shared';
 import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from './backend.js';
+import { trainConv } from './conv-trainer.js';
 import { TrainingInputError } from './errors.js';
 import {
   buildDenseAutoencoder,
@@ -25,7 +28,8 @@ const EVAL_BATCH = 256;
 const EVAL_STREAM = 0xe7a1;
 
 /**
- * Trains `dense-ae-32` with TensorFlow.js on the current backend (see `selectBackend`).
+ * Trains the built-in architectures with TensorFlow.js on the selected backend (`selectBackend`).
+ * `conv4` is trained by `trainConv` (data-parallel worker threads on WASM); `dense-ae-32` here:
  *
  * Each optimiser step feeds image + N(0, {@link DENOISING_NOISE_STD}^2) noise and regresses the clean
  * image (MSE), with Adam at `spec.learningRate`, `spec.batchSize` images per step (the last step of
@@ -37,10 +41,25 @@ const EVAL_STREAM = 0xe7a1;
  * `train` settles, and the event loop is yielded between steps.
  */
 export class TfjsTrainer implements Trainer {
+  private readonly workers: number | undefined;
+
+  /**
+   * @param options.workers training threads for conv architectures on WASM (one per core by
+   *   default, or `RADFED_TRAIN_WORKERS`); native backends use their own threads and get one.
+   */
+  constructor(options: { workers?: number } = {}) {
+    this.workers = options.workers;
+  }
+
   async train(input: TrainInput, onProgress?: (progress: TrainProgress) => void): Promise<TrainOutput> {
     const started = performance.now();
     const { spec, images } = input;
     validate(input);
+    if (spec.architecture !== 'dense-ae-32') {
+      const backend = await selectBackend();
+      const workers = backend.id === 'wasm' ? (this.workers ?? defaultWorkers()) : 1;
+      return trainConv(input, { backend: backend.id, workers }, onProgress);
+    }
     const seed = input.seed ?? spec.seed;
     const start = input.globalWeights ?? initialWeights(spec);
     const pixels = spec.inputSize * spec.inputSize;
@@ -111,6 +130,12 @@ export class TfjsTrainer implements Trainer {
       tf.dispose(anchors.map((anchor) => anchor.value));
     }
   }
+}
+
+/** One training worker per core, or `RADFED_TRAIN_WORKERS`. */
+export function defaultWorkers(): number {
+  const configured = Number(process.env.RADFED_TRAIN_WORKERS);
+  return Number.isInteger(configured) && configured > 0 ? configured : availableParallelism();
 }
 
 function validate({ spec, images, globalWeights }: TrainInput): void {

@@ -22,6 +22,27 @@ export interface TrainInput {
   images: Float32Array[];
   /** Seed for shuffling and noise; default `spec.seed`. */
   seed?: number;
+  /**
+   * Class labels aligned with `images` (`undefined` for unlabelled ones). When at least two labels
+   * occur, a fixed fifth of the labelled images is held out of training and a k-NN probe on the
+   * encoder's features reports accuracy on it (`knnAccuracy`). Ignored by `dense-ae-32`.
+   */
+  labels?: (string | undefined)[];
+  /** A state saved by `onCheckpoint` in an earlier, interrupted run of the same round: resume it. */
+  resume?: TrainerCheckpoint;
+  /** Called after every epoch with the state to persist; training waits for it. */
+  onCheckpoint?: (checkpoint: TrainerCheckpoint) => Promise<void>;
+}
+
+/**
+ * Enough to resume a round after the epoch it records and end with the same weights as a run
+ * that was never interrupted: the weights and the optimiser's state (`conv4` only).
+ */
+export interface TrainerCheckpoint {
+  /** Epochs completed. */
+  epoch: number;
+  weights: Float32Array;
+  optimizer: { step: number; m: Float32Array; v: Float32Array };
 }
 
 /** Reported after every optimiser step. `epoch` and `batch` count from 1. */
@@ -30,7 +51,7 @@ export interface TrainProgress {
   epochs: number;
   batch: number;
   batches: number;
-  /** The objective minimised on this batch (MSE, plus the FedProx term when mu > 0). */
+  /** The objective on this batch (for dense-ae-32 plus the FedProx term when mu > 0). */
   loss: number;
   /** Training throughput so far, in images per second. */
   imagesPerSecond: number;
@@ -48,5 +69,13 @@ export interface TrainOutput {
     initialLoss: number;
     /** Wall-clock seconds of the whole `train` call. */
     trainSeconds: number;
+    /** Training throughput over the round, in images per second (`conv4`). */
+    imagesPerSecond?: number;
+    /** k-NN accuracy on the held-out labelled images after training (see `TrainInput.labels`). */
+    knnAccuracy?: number;
+    /** The same with the starting weights. */
+    initialKnnAccuracy?: number;
+    /** Held-out labelled images the accuracies are measured on. */
+    heldOut?: number;
   };
 }

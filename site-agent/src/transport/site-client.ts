@@ -5,14 +5,22 @@ import {
   channelOptions,
   type EnrolRequest,
   type EnrolResponse,
+  type GetKeyBundleResponse,
+  type KeyBundle,
+  type KeyBundleAvailable,
+  type KeyRequest,
   type ModelHeader,
+  type PublishKeyBundleResponse,
   type Receipt,
   RpcError,
+  type SignedUpdate,
   SiteServiceClient,
   type TlsMaterial,
   type TrainTask,
   unaryCall,
+  type WatchTasksResponse,
 } from '@radfed/proto';
+import type { SignedUpdateFacts } from '@radfed/shared';
 import { ModelTransferError } from '../errors.js';
 
 /** Bytes per upload chunk; well under the coordinator's default 4 MiB message bound. */
@@ -26,7 +34,19 @@ export interface UploadInput {
   sampleCount: number;
   metrics: Record<string, number>;
   encoding: string;
+  /** Hex Merkle root of the training files (the dataset's IngestReport.commitment); signed. */
+  datasetCommitment: string;
+  /** Signs the update's facts with the site's enrolled key (see {@link updateSigner}). */
+  sign: UpdateSigner;
 }
+
+/** Signs what a site submits; returns the 64-byte Ed25519 signature. */
+export type UpdateSigner = (facts: SignedUpdateFacts) => Uint8Array;
+
+/** Key work the coordinator pushes down the task stream. */
+export type KeyEvent =
+  | { kind: 'request'; request: KeyRequest }
+  | { kind: 'available'; available: KeyBundleAvailable };
 
 export interface DownloadedModel {
   header: ModelHeader;
@@ -63,11 +83,15 @@ export class SiteClient {
     req: { agentVersion: string; backend: string },
     onTask: (task: TrainTask) => void,
     onHeartbeat: () => void = () => {},
+    onKey: (event: KeyEvent) => void = () => {},
   ): { done: Promise<RpcError | undefined>; cancel(): void } {
     const call = this.client.watchTasks(req);
     const done = new Promise<RpcError | undefined>((resolve) => {
-      call.on('data', (msg: { event?: { $case: string; value: unknown } }) => {
-        if (msg.event?.$case === 'train') onTask(msg.event.value as TrainTask);
+      call.on('data', (msg: WatchTasksResponse) => {
+        const event = msg.event;
+        if (event?.$case === 'train') onTask(event.value);
+        else if (event?.$case === 'keyRequest') onKey({ kind: 'request', request: event.value });
+        else if (event?.$case === 'keyBundle') onKey({ kind: 'available', available: event.value });
         else onHeartbeat();
       });
       call.on('end', () => resolve(undefined));
@@ -142,10 +166,11 @@ export class SiteClient {
   /** Uploads an update, resuming from what the coordinator holds after a broken stream. */
   async upload(input: UploadInput): Promise<Receipt> {
     const digest = createHash('sha256').update(input.data).digest();
+    const signed = signedUpdate(input, digest);
     let offset = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.uploadFrom(input, digest, offset);
+        return await this.uploadFrom(input, digest, signed, offset);
       } catch (err) {
         const rpc = RpcError.from(err);
         if (!rpc.retryable || attempt >= TRANSFER_ATTEMPTS) throw rpc;
@@ -161,7 +186,7 @@ export class SiteClient {
     }
   }
 
-  private uploadFrom(input: UploadInput, digest: Buffer, offset: number): Promise<Receipt> {
+  private uploadFrom(input: UploadInput, digest: Buffer, signed: SignedUpdate, offset: number): Promise<Receipt> {
     return new Promise((resolve, reject) => {
       const call = this.client.uploadUpdate((err, res) =>
         err ? reject(RpcError.from(err)) : resolve(res!.receipt!),
@@ -178,7 +203,7 @@ export class SiteClient {
             metrics: input.metrics,
             offset: BigInt(offset),
             encoding: input.encoding,
-            signed: undefined,
+            signed,
           },
         },
       });
@@ -197,6 +222,37 @@ export class SiteClient {
   async decline(roundId: string, reason: string): Promise<void> {
     await unaryCall(this.client, this.client.declineTask, { roundId, reason }, new Metadata());
   }
+
+  /** The federation's HE key bundle as this site may read it (its own wrapped key only). */
+  getKeyBundle(federationId: string): Promise<GetKeyBundleResponse> {
+    return unaryCall(this.client, this.client.getKeyBundle, { federationId }, new Metadata());
+  }
+
+  /** Publishes HE public parameters and wrapped keys (key custodian or designated key holder only). */
+  publishKeyBundle(bundle: KeyBundle): Promise<PublishKeyBundleResponse> {
+    return unaryCall(this.client, this.client.publishKeyBundle, { bundle }, new Metadata());
+  }
+}
+
+/** The header's signed part: the facts of the upload and the site's signature over them. */
+function signedUpdate(input: UploadInput, digest: Buffer): SignedUpdate {
+  const facts: SignedUpdateFacts = {
+    roundId: input.roundId,
+    modelVersion: input.modelVersion,
+    updateDigest: digest.toString('hex'),
+    datasetCommitment: input.datasetCommitment,
+    metrics: input.metrics,
+    sampleCount: input.sampleCount,
+  };
+  return {
+    roundId: input.roundId,
+    modelVersion: BigInt(input.modelVersion),
+    updateDigest: digest,
+    datasetCommitment: Buffer.from(input.datasetCommitment, 'hex'),
+    metrics: input.metrics,
+    sampleCount: BigInt(input.sampleCount),
+    siteSignature: Buffer.from(input.sign(facts)),
+  };
 }
 
 export function sleep(ms: number): Promise<void> {

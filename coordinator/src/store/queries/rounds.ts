@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lte, max } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, lte, max } from 'drizzle-orm';
 import type { ParticipationState, RoundState } from '../../rounds/states.js';
 import type { Executor } from '../client.js';
 import { participants, rounds, uploads } from '../schema.js';
@@ -121,6 +121,40 @@ export async function answerParticipant(
     )
     .returning({ siteId: participants.siteId });
   return rows.length === 1;
+}
+
+/** Keeps the coordinator's receipt signature (base64) on an accepted participant. */
+export async function setReceiptSignature(
+  ex: Executor,
+  roundId: string,
+  siteId: string,
+  signature: string,
+): Promise<void> {
+  await ex
+    .update(participants)
+    .set({ receiptSignature: signature })
+    .where(and(eq(participants.roundId, roundId), eq(participants.siteId, siteId)));
+}
+
+/**
+ * Clears the update blob keys of a round's participants (retention) and returns what was cleared,
+ * only the rows this call changed, so concurrent pruners never both report the same update.
+ */
+export async function forgetUpdateKeys(
+  ex: Executor,
+  roundId: string,
+): Promise<{ siteId: string; updateKey: string }[]> {
+  const before = await ex
+    .select({ siteId: participants.siteId, updateKey: participants.updateKey })
+    .from(participants)
+    .where(and(eq(participants.roundId, roundId), isNotNull(participants.updateKey)))
+    .for('update');
+  if (before.length === 0) return [];
+  await ex
+    .update(participants)
+    .set({ updateKey: null })
+    .where(and(eq(participants.roundId, roundId), isNotNull(participants.updateKey)));
+  return before.map((r) => ({ siteId: r.siteId, updateKey: r.updateKey! }));
 }
 
 /** Marks every still-invited participant of a closing round as missed. */

@@ -24,8 +24,11 @@ import { LedgerEntry } from "./common.js";
 import { DataChunk } from "./site.js";
 
 export interface ListLedgerEntriesRequest {
+  /** The federation's id or name. */
   federationId: string;
+  /** At most this many entries (default 100, at most 1000). */
   pageSize: number;
+  /** next_page_token of the previous page; empty for the first. */
   pageToken: string;
 }
 
@@ -34,7 +37,9 @@ export interface ListLedgerEntriesResponse {
   nextPageToken: string;
 }
 
+/** Streams entries from from_index to the head as of the call, then ends. */
 export interface StreamLedgerRequest {
+  /** The federation's id or name. */
   federationId: string;
   fromIndex: bigint;
 }
@@ -44,22 +49,33 @@ export interface StreamLedgerResponse {
 }
 
 export interface GetLedgerHeadRequest {
+  /** The federation's id or name. */
   federationId: string;
 }
 
 export interface GetLedgerHeadResponse {
+  /** Index and digest of the last entry (both empty when entry_count is 0). */
   index: bigint;
   digest: Buffer;
+  federationId: string;
+  federationName: string;
+  entryCount: bigint;
 }
 
 export interface DownloadBlobRequest {
   /** sha256 of the blob, as recorded in the ledger. */
   digest: Buffer;
   offset: bigint;
+  /** The federation's id or name the blob belongs to. */
+  federationId: string;
 }
 
 export interface DownloadBlobResponse {
-  chunk: DataChunk | undefined;
+  chunk:
+    | DataChunk
+    | undefined;
+  /** Size of the whole blob, in every message. */
+  totalBytes: bigint;
 }
 
 export interface ListCertificatesRequest {
@@ -520,7 +536,7 @@ export const GetLedgerHeadRequest: MessageFns<GetLedgerHeadRequest> = {
 };
 
 function createBaseGetLedgerHeadResponse(): GetLedgerHeadResponse {
-  return { index: 0n, digest: Buffer.alloc(0) };
+  return { index: 0n, digest: Buffer.alloc(0), federationId: "", federationName: "", entryCount: 0n };
 }
 
 export const GetLedgerHeadResponse: MessageFns<GetLedgerHeadResponse> = {
@@ -533,6 +549,18 @@ export const GetLedgerHeadResponse: MessageFns<GetLedgerHeadResponse> = {
     }
     if (message.digest.length !== 0) {
       writer.uint32(18).bytes(message.digest);
+    }
+    if (message.federationId !== "") {
+      writer.uint32(26).string(message.federationId);
+    }
+    if (message.federationName !== "") {
+      writer.uint32(34).string(message.federationName);
+    }
+    if (message.entryCount !== 0n) {
+      if (BigInt.asUintN(64, message.entryCount) !== message.entryCount) {
+        throw new globalThis.Error("value provided for field message.entryCount of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.entryCount);
     }
     return writer;
   },
@@ -566,6 +594,30 @@ export const GetLedgerHeadResponse: MessageFns<GetLedgerHeadResponse> = {
             message.digest = Buffer.from(reader.bytes());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.federationId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.federationName = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.entryCount = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -582,6 +634,21 @@ export const GetLedgerHeadResponse: MessageFns<GetLedgerHeadResponse> = {
     return {
       index: isSet(object.index) ? BigInt(object.index) : 0n,
       digest: isSet(object.digest) ? Buffer.from(bytesFromBase64(object.digest)) : Buffer.alloc(0),
+      federationId: isSet(object.federationId)
+        ? globalThis.String(object.federationId)
+        : isSet(object.federation_id)
+        ? globalThis.String(object.federation_id)
+        : "",
+      federationName: isSet(object.federationName)
+        ? globalThis.String(object.federationName)
+        : isSet(object.federation_name)
+        ? globalThis.String(object.federation_name)
+        : "",
+      entryCount: isSet(object.entryCount)
+        ? BigInt(object.entryCount)
+        : isSet(object.entry_count)
+        ? BigInt(object.entry_count)
+        : 0n,
     };
   },
 
@@ -593,6 +660,15 @@ export const GetLedgerHeadResponse: MessageFns<GetLedgerHeadResponse> = {
     if (message.digest.length !== 0) {
       obj.digest = base64FromBytes(message.digest);
     }
+    if (message.federationId !== "") {
+      obj.federationId = message.federationId;
+    }
+    if (message.federationName !== "") {
+      obj.federationName = message.federationName;
+    }
+    if (message.entryCount !== 0n) {
+      obj.entryCount = message.entryCount.toString();
+    }
     return obj;
   },
 
@@ -603,12 +679,17 @@ export const GetLedgerHeadResponse: MessageFns<GetLedgerHeadResponse> = {
     const message = createBaseGetLedgerHeadResponse();
     message.index = (object.index !== undefined && object.index !== null) ? BigInt(object.index) : 0n;
     message.digest = object.digest ?? Buffer.alloc(0);
+    message.federationId = object.federationId ?? "";
+    message.federationName = object.federationName ?? "";
+    message.entryCount = (object.entryCount !== undefined && object.entryCount !== null)
+      ? BigInt(object.entryCount)
+      : 0n;
     return message;
   },
 };
 
 function createBaseDownloadBlobRequest(): DownloadBlobRequest {
-  return { digest: Buffer.alloc(0), offset: 0n };
+  return { digest: Buffer.alloc(0), offset: 0n, federationId: "" };
 }
 
 export const DownloadBlobRequest: MessageFns<DownloadBlobRequest> = {
@@ -621,6 +702,9 @@ export const DownloadBlobRequest: MessageFns<DownloadBlobRequest> = {
         throw new globalThis.Error("value provided for field message.offset of type uint64 too large");
       }
       writer.uint32(16).uint64(message.offset);
+    }
+    if (message.federationId !== "") {
+      writer.uint32(26).string(message.federationId);
     }
     return writer;
   },
@@ -654,6 +738,14 @@ export const DownloadBlobRequest: MessageFns<DownloadBlobRequest> = {
             message.offset = reader.uint64() as bigint;
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.federationId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -670,6 +762,11 @@ export const DownloadBlobRequest: MessageFns<DownloadBlobRequest> = {
     return {
       digest: isSet(object.digest) ? Buffer.from(bytesFromBase64(object.digest)) : Buffer.alloc(0),
       offset: isSet(object.offset) ? BigInt(object.offset) : 0n,
+      federationId: isSet(object.federationId)
+        ? globalThis.String(object.federationId)
+        : isSet(object.federation_id)
+        ? globalThis.String(object.federation_id)
+        : "",
     };
   },
 
@@ -681,6 +778,9 @@ export const DownloadBlobRequest: MessageFns<DownloadBlobRequest> = {
     if (message.offset !== 0n) {
       obj.offset = message.offset.toString();
     }
+    if (message.federationId !== "") {
+      obj.federationId = message.federationId;
+    }
     return obj;
   },
 
@@ -691,18 +791,25 @@ export const DownloadBlobRequest: MessageFns<DownloadBlobRequest> = {
     const message = createBaseDownloadBlobRequest();
     message.digest = object.digest ?? Buffer.alloc(0);
     message.offset = (object.offset !== undefined && object.offset !== null) ? BigInt(object.offset) : 0n;
+    message.federationId = object.federationId ?? "";
     return message;
   },
 };
 
 function createBaseDownloadBlobResponse(): DownloadBlobResponse {
-  return { chunk: undefined };
+  return { chunk: undefined, totalBytes: 0n };
 }
 
 export const DownloadBlobResponse: MessageFns<DownloadBlobResponse> = {
   encode(message: DownloadBlobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.chunk !== undefined) {
       DataChunk.encode(message.chunk, writer.uint32(10).fork()).join();
+    }
+    if (message.totalBytes !== 0n) {
+      if (BigInt.asUintN(64, message.totalBytes) !== message.totalBytes) {
+        throw new globalThis.Error("value provided for field message.totalBytes of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.totalBytes);
     }
     return writer;
   },
@@ -728,6 +835,14 @@ export const DownloadBlobResponse: MessageFns<DownloadBlobResponse> = {
             message.chunk = DataChunk.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.totalBytes = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -741,13 +856,23 @@ export const DownloadBlobResponse: MessageFns<DownloadBlobResponse> = {
   },
 
   fromJSON(object: any): DownloadBlobResponse {
-    return { chunk: isSet(object.chunk) ? DataChunk.fromJSON(object.chunk) : undefined };
+    return {
+      chunk: isSet(object.chunk) ? DataChunk.fromJSON(object.chunk) : undefined,
+      totalBytes: isSet(object.totalBytes)
+        ? BigInt(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? BigInt(object.total_bytes)
+        : 0n,
+    };
   },
 
   toJSON(message: DownloadBlobResponse): unknown {
     const obj: any = {};
     if (message.chunk !== undefined) {
       obj.chunk = DataChunk.toJSON(message.chunk);
+    }
+    if (message.totalBytes !== 0n) {
+      obj.totalBytes = message.totalBytes.toString();
     }
     return obj;
   },
@@ -760,6 +885,9 @@ export const DownloadBlobResponse: MessageFns<DownloadBlobResponse> = {
     message.chunk = (object.chunk !== undefined && object.chunk !== null)
       ? DataChunk.fromPartial(object.chunk)
       : undefined;
+    message.totalBytes = (object.totalBytes !== undefined && object.totalBytes !== null)
+      ? BigInt(object.totalBytes)
+      : 0n;
     return message;
   },
 };

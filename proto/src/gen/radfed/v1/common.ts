@@ -192,6 +192,30 @@ export interface ModelSpec {
   batchSize: number;
   learningRate: number;
   fedproxMu: number;
+  /** "per-image" or "per-site" intensity standardisation; empty means per-image. */
+  standardisation: string;
+  /** Absent: the agent's default augmentation. */
+  augmentation:
+    | Augmentation
+    | undefined;
+  /** Absent: the objective's defaults. */
+  objectiveOptions: ObjectiveOptions | undefined;
+}
+
+/** Augmentation fixes the random views each site draws (see the shared ModelSpec for semantics). */
+export interface Augmentation {
+  cropScaleMin: number;
+  flipHorizontal: boolean;
+  intensity: number;
+  blurProbability: number;
+  noiseStd: number;
+}
+
+/** ObjectiveOptions holds settings some objectives read; 0 means "the objective's default". */
+export interface ObjectiveOptions {
+  temperature: number;
+  maskRatio: number;
+  maskPatchSize: number;
 }
 
 /** HePreset names the homomorphic-encryption parameters a federation's updates are encrypted under. */
@@ -221,6 +245,14 @@ export interface Federation {
   createdAt: Date | undefined;
   currentModelVersion: bigint;
   parameterCount: number;
+  /** most sites that may enrol; with max_samples_per_site and max_abs_weight it sizes HE quantisation. */
+  maxSites: number;
+  /** weights are clipped to [-max_abs_weight, max_abs_weight] before they are quantised and encrypted. */
+  maxAbsWeight: number;
+  /** the site that generates the HE keys, and later wraps them for sites that enrol after it. */
+  keyCustodianSiteId: string;
+  /** true once the key custodian has published the federation's HE key bundle. */
+  heKeysPublished: boolean;
 }
 
 export interface Site {
@@ -297,6 +329,10 @@ export interface WrappedKey {
   ephemeralPublicKey: Buffer;
   nonce: Buffer;
   ciphertext: Buffer;
+  /** the key-holding site that wrapped it (the custodian, or a site the operator designated later). */
+  wrappedBySiteId: string;
+  /** Ed25519 signature of the wrapping site over the canonical description of this wrap. */
+  signature: Buffer;
 }
 
 /** KeyBundle is published by the key-custodian site: public HE material and wrapped secret keys only. */
@@ -307,6 +343,8 @@ export interface KeyBundle {
   publicParameters: Buffer;
   wrappedKeys: WrappedKey[];
   custodianSignature: Buffer;
+  /** hex SHA-256 of public_parameters: the key id every ciphertext frame names. */
+  keyId: string;
 }
 
 export interface LedgerEntry {
@@ -446,6 +484,9 @@ function createBaseModelSpec(): ModelSpec {
     batchSize: 0,
     learningRate: 0,
     fedproxMu: 0,
+    standardisation: "",
+    augmentation: undefined,
+    objectiveOptions: undefined,
   };
 }
 
@@ -477,6 +518,15 @@ export const ModelSpec: MessageFns<ModelSpec> = {
     }
     if (message.fedproxMu !== 0) {
       writer.uint32(73).double(message.fedproxMu);
+    }
+    if (message.standardisation !== "") {
+      writer.uint32(82).string(message.standardisation);
+    }
+    if (message.augmentation !== undefined) {
+      Augmentation.encode(message.augmentation, writer.uint32(90).fork()).join();
+    }
+    if (message.objectiveOptions !== undefined) {
+      ObjectiveOptions.encode(message.objectiveOptions, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -566,6 +616,30 @@ export const ModelSpec: MessageFns<ModelSpec> = {
             message.fedproxMu = reader.double();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.standardisation = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.augmentation = Augmentation.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.objectiveOptions = ObjectiveOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -609,6 +683,13 @@ export const ModelSpec: MessageFns<ModelSpec> = {
         : isSet(object.fedprox_mu)
         ? globalThis.Number(object.fedprox_mu)
         : 0,
+      standardisation: isSet(object.standardisation) ? globalThis.String(object.standardisation) : "",
+      augmentation: isSet(object.augmentation) ? Augmentation.fromJSON(object.augmentation) : undefined,
+      objectiveOptions: isSet(object.objectiveOptions)
+        ? ObjectiveOptions.fromJSON(object.objectiveOptions)
+        : isSet(object.objective_options)
+        ? ObjectiveOptions.fromJSON(object.objective_options)
+        : undefined,
     };
   },
 
@@ -641,6 +722,15 @@ export const ModelSpec: MessageFns<ModelSpec> = {
     if (message.fedproxMu !== 0) {
       obj.fedproxMu = floatToJson(message.fedproxMu);
     }
+    if (message.standardisation !== "") {
+      obj.standardisation = message.standardisation;
+    }
+    if (message.augmentation !== undefined) {
+      obj.augmentation = Augmentation.toJSON(message.augmentation);
+    }
+    if (message.objectiveOptions !== undefined) {
+      obj.objectiveOptions = ObjectiveOptions.toJSON(message.objectiveOptions);
+    }
     return obj;
   },
 
@@ -658,6 +748,271 @@ export const ModelSpec: MessageFns<ModelSpec> = {
     message.batchSize = object.batchSize ?? 0;
     message.learningRate = object.learningRate ?? 0;
     message.fedproxMu = object.fedproxMu ?? 0;
+    message.standardisation = object.standardisation ?? "";
+    message.augmentation = (object.augmentation !== undefined && object.augmentation !== null)
+      ? Augmentation.fromPartial(object.augmentation)
+      : undefined;
+    message.objectiveOptions = (object.objectiveOptions !== undefined && object.objectiveOptions !== null)
+      ? ObjectiveOptions.fromPartial(object.objectiveOptions)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAugmentation(): Augmentation {
+  return { cropScaleMin: 0, flipHorizontal: false, intensity: 0, blurProbability: 0, noiseStd: 0 };
+}
+
+export const Augmentation: MessageFns<Augmentation> = {
+  encode(message: Augmentation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cropScaleMin !== 0) {
+      writer.uint32(9).double(message.cropScaleMin);
+    }
+    if (message.flipHorizontal !== false) {
+      writer.uint32(16).bool(message.flipHorizontal);
+    }
+    if (message.intensity !== 0) {
+      writer.uint32(25).double(message.intensity);
+    }
+    if (message.blurProbability !== 0) {
+      writer.uint32(33).double(message.blurProbability);
+    }
+    if (message.noiseStd !== 0) {
+      writer.uint32(41).double(message.noiseStd);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Augmentation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAugmentation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.cropScaleMin = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.flipHorizontal = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.intensity = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.blurProbability = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.noiseStd = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Augmentation {
+    return {
+      cropScaleMin: isSet(object.cropScaleMin)
+        ? globalThis.Number(object.cropScaleMin)
+        : isSet(object.crop_scale_min)
+        ? globalThis.Number(object.crop_scale_min)
+        : 0,
+      flipHorizontal: isSet(object.flipHorizontal)
+        ? globalThis.Boolean(object.flipHorizontal)
+        : isSet(object.flip_horizontal)
+        ? globalThis.Boolean(object.flip_horizontal)
+        : false,
+      intensity: isSet(object.intensity) ? globalThis.Number(object.intensity) : 0,
+      blurProbability: isSet(object.blurProbability)
+        ? globalThis.Number(object.blurProbability)
+        : isSet(object.blur_probability)
+        ? globalThis.Number(object.blur_probability)
+        : 0,
+      noiseStd: isSet(object.noiseStd)
+        ? globalThis.Number(object.noiseStd)
+        : isSet(object.noise_std)
+        ? globalThis.Number(object.noise_std)
+        : 0,
+    };
+  },
+
+  toJSON(message: Augmentation): unknown {
+    const obj: any = {};
+    if (message.cropScaleMin !== 0) {
+      obj.cropScaleMin = floatToJson(message.cropScaleMin);
+    }
+    if (message.flipHorizontal !== false) {
+      obj.flipHorizontal = message.flipHorizontal;
+    }
+    if (message.intensity !== 0) {
+      obj.intensity = floatToJson(message.intensity);
+    }
+    if (message.blurProbability !== 0) {
+      obj.blurProbability = floatToJson(message.blurProbability);
+    }
+    if (message.noiseStd !== 0) {
+      obj.noiseStd = floatToJson(message.noiseStd);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Augmentation>): Augmentation {
+    return Augmentation.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Augmentation>): Augmentation {
+    const message = createBaseAugmentation();
+    message.cropScaleMin = object.cropScaleMin ?? 0;
+    message.flipHorizontal = object.flipHorizontal ?? false;
+    message.intensity = object.intensity ?? 0;
+    message.blurProbability = object.blurProbability ?? 0;
+    message.noiseStd = object.noiseStd ?? 0;
+    return message;
+  },
+};
+
+function createBaseObjectiveOptions(): ObjectiveOptions {
+  return { temperature: 0, maskRatio: 0, maskPatchSize: 0 };
+}
+
+export const ObjectiveOptions: MessageFns<ObjectiveOptions> = {
+  encode(message: ObjectiveOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.temperature !== 0) {
+      writer.uint32(9).double(message.temperature);
+    }
+    if (message.maskRatio !== 0) {
+      writer.uint32(17).double(message.maskRatio);
+    }
+    if (message.maskPatchSize !== 0) {
+      writer.uint32(24).uint32(message.maskPatchSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ObjectiveOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseObjectiveOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.temperature = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.maskRatio = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maskPatchSize = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ObjectiveOptions {
+    return {
+      temperature: isSet(object.temperature) ? globalThis.Number(object.temperature) : 0,
+      maskRatio: isSet(object.maskRatio)
+        ? globalThis.Number(object.maskRatio)
+        : isSet(object.mask_ratio)
+        ? globalThis.Number(object.mask_ratio)
+        : 0,
+      maskPatchSize: isSet(object.maskPatchSize)
+        ? globalThis.Number(object.maskPatchSize)
+        : isSet(object.mask_patch_size)
+        ? globalThis.Number(object.mask_patch_size)
+        : 0,
+    };
+  },
+
+  toJSON(message: ObjectiveOptions): unknown {
+    const obj: any = {};
+    if (message.temperature !== 0) {
+      obj.temperature = floatToJson(message.temperature);
+    }
+    if (message.maskRatio !== 0) {
+      obj.maskRatio = floatToJson(message.maskRatio);
+    }
+    if (message.maskPatchSize !== 0) {
+      obj.maskPatchSize = Math.round(message.maskPatchSize);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ObjectiveOptions>): ObjectiveOptions {
+    return ObjectiveOptions.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ObjectiveOptions>): ObjectiveOptions {
+    const message = createBaseObjectiveOptions();
+    message.temperature = object.temperature ?? 0;
+    message.maskRatio = object.maskRatio ?? 0;
+    message.maskPatchSize = object.maskPatchSize ?? 0;
     return message;
   },
 };
@@ -883,6 +1238,10 @@ function createBaseFederation(): Federation {
     createdAt: undefined,
     currentModelVersion: 0n,
     parameterCount: 0,
+    maxSites: 0,
+    maxAbsWeight: 0,
+    keyCustodianSiteId: "",
+    heKeysPublished: false,
   };
 }
 
@@ -923,6 +1282,18 @@ export const Federation: MessageFns<Federation> = {
     }
     if (message.parameterCount !== 0) {
       writer.uint32(88).uint32(message.parameterCount);
+    }
+    if (message.maxSites !== 0) {
+      writer.uint32(96).uint32(message.maxSites);
+    }
+    if (message.maxAbsWeight !== 0) {
+      writer.uint32(105).double(message.maxAbsWeight);
+    }
+    if (message.keyCustodianSiteId !== "") {
+      writer.uint32(114).string(message.keyCustodianSiteId);
+    }
+    if (message.heKeysPublished !== false) {
+      writer.uint32(120).bool(message.heKeysPublished);
     }
     return writer;
   },
@@ -1028,6 +1399,38 @@ export const Federation: MessageFns<Federation> = {
             message.parameterCount = reader.uint32();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.maxSites = reader.uint32();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.maxAbsWeight = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.keyCustodianSiteId = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.heKeysPublished = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1089,6 +1492,26 @@ export const Federation: MessageFns<Federation> = {
         : isSet(object.parameter_count)
         ? globalThis.Number(object.parameter_count)
         : 0,
+      maxSites: isSet(object.maxSites)
+        ? globalThis.Number(object.maxSites)
+        : isSet(object.max_sites)
+        ? globalThis.Number(object.max_sites)
+        : 0,
+      maxAbsWeight: isSet(object.maxAbsWeight)
+        ? globalThis.Number(object.maxAbsWeight)
+        : isSet(object.max_abs_weight)
+        ? globalThis.Number(object.max_abs_weight)
+        : 0,
+      keyCustodianSiteId: isSet(object.keyCustodianSiteId)
+        ? globalThis.String(object.keyCustodianSiteId)
+        : isSet(object.key_custodian_site_id)
+        ? globalThis.String(object.key_custodian_site_id)
+        : "",
+      heKeysPublished: isSet(object.heKeysPublished)
+        ? globalThis.Boolean(object.heKeysPublished)
+        : isSet(object.he_keys_published)
+        ? globalThis.Boolean(object.he_keys_published)
+        : false,
     };
   },
 
@@ -1127,6 +1550,18 @@ export const Federation: MessageFns<Federation> = {
     if (message.parameterCount !== 0) {
       obj.parameterCount = Math.round(message.parameterCount);
     }
+    if (message.maxSites !== 0) {
+      obj.maxSites = Math.round(message.maxSites);
+    }
+    if (message.maxAbsWeight !== 0) {
+      obj.maxAbsWeight = floatToJson(message.maxAbsWeight);
+    }
+    if (message.keyCustodianSiteId !== "") {
+      obj.keyCustodianSiteId = message.keyCustodianSiteId;
+    }
+    if (message.heKeysPublished !== false) {
+      obj.heKeysPublished = message.heKeysPublished;
+    }
     return obj;
   },
 
@@ -1152,6 +1587,10 @@ export const Federation: MessageFns<Federation> = {
       ? BigInt(object.currentModelVersion)
       : 0n;
     message.parameterCount = object.parameterCount ?? 0;
+    message.maxSites = object.maxSites ?? 0;
+    message.maxAbsWeight = object.maxAbsWeight ?? 0;
+    message.keyCustodianSiteId = object.keyCustodianSiteId ?? "";
+    message.heKeysPublished = object.heKeysPublished ?? false;
     return message;
   },
 };
@@ -2472,7 +2911,14 @@ export const Receipt: MessageFns<Receipt> = {
 };
 
 function createBaseWrappedKey(): WrappedKey {
-  return { siteId: "", ephemeralPublicKey: Buffer.alloc(0), nonce: Buffer.alloc(0), ciphertext: Buffer.alloc(0) };
+  return {
+    siteId: "",
+    ephemeralPublicKey: Buffer.alloc(0),
+    nonce: Buffer.alloc(0),
+    ciphertext: Buffer.alloc(0),
+    wrappedBySiteId: "",
+    signature: Buffer.alloc(0),
+  };
 }
 
 export const WrappedKey: MessageFns<WrappedKey> = {
@@ -2488,6 +2934,12 @@ export const WrappedKey: MessageFns<WrappedKey> = {
     }
     if (message.ciphertext.length !== 0) {
       writer.uint32(34).bytes(message.ciphertext);
+    }
+    if (message.wrappedBySiteId !== "") {
+      writer.uint32(42).string(message.wrappedBySiteId);
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(50).bytes(message.signature);
     }
     return writer;
   },
@@ -2537,6 +2989,22 @@ export const WrappedKey: MessageFns<WrappedKey> = {
             message.ciphertext = Buffer.from(reader.bytes());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.wrappedBySiteId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.signature = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2563,6 +3031,12 @@ export const WrappedKey: MessageFns<WrappedKey> = {
         : Buffer.alloc(0),
       nonce: isSet(object.nonce) ? Buffer.from(bytesFromBase64(object.nonce)) : Buffer.alloc(0),
       ciphertext: isSet(object.ciphertext) ? Buffer.from(bytesFromBase64(object.ciphertext)) : Buffer.alloc(0),
+      wrappedBySiteId: isSet(object.wrappedBySiteId)
+        ? globalThis.String(object.wrappedBySiteId)
+        : isSet(object.wrapped_by_site_id)
+        ? globalThis.String(object.wrapped_by_site_id)
+        : "",
+      signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
     };
   },
 
@@ -2580,6 +3054,12 @@ export const WrappedKey: MessageFns<WrappedKey> = {
     if (message.ciphertext.length !== 0) {
       obj.ciphertext = base64FromBytes(message.ciphertext);
     }
+    if (message.wrappedBySiteId !== "") {
+      obj.wrappedBySiteId = message.wrappedBySiteId;
+    }
+    if (message.signature.length !== 0) {
+      obj.signature = base64FromBytes(message.signature);
+    }
     return obj;
   },
 
@@ -2592,6 +3072,8 @@ export const WrappedKey: MessageFns<WrappedKey> = {
     message.ephemeralPublicKey = object.ephemeralPublicKey ?? Buffer.alloc(0);
     message.nonce = object.nonce ?? Buffer.alloc(0);
     message.ciphertext = object.ciphertext ?? Buffer.alloc(0);
+    message.wrappedBySiteId = object.wrappedBySiteId ?? "";
+    message.signature = object.signature ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2604,6 +3086,7 @@ function createBaseKeyBundle(): KeyBundle {
     publicParameters: Buffer.alloc(0),
     wrappedKeys: [],
     custodianSignature: Buffer.alloc(0),
+    keyId: "",
   };
 }
 
@@ -2626,6 +3109,9 @@ export const KeyBundle: MessageFns<KeyBundle> = {
     }
     if (message.custodianSignature.length !== 0) {
       writer.uint32(50).bytes(message.custodianSignature);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(58).string(message.keyId);
     }
     return writer;
   },
@@ -2691,6 +3177,14 @@ export const KeyBundle: MessageFns<KeyBundle> = {
             message.custodianSignature = Buffer.from(reader.bytes());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2735,6 +3229,11 @@ export const KeyBundle: MessageFns<KeyBundle> = {
         : isSet(object.custodian_signature)
         ? Buffer.from(bytesFromBase64(object.custodian_signature))
         : Buffer.alloc(0),
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
     };
   },
 
@@ -2758,6 +3257,9 @@ export const KeyBundle: MessageFns<KeyBundle> = {
     if (message.custodianSignature.length !== 0) {
       obj.custodianSignature = base64FromBytes(message.custodianSignature);
     }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
     return obj;
   },
 
@@ -2772,6 +3274,7 @@ export const KeyBundle: MessageFns<KeyBundle> = {
     message.publicParameters = object.publicParameters ?? Buffer.alloc(0);
     message.wrappedKeys = object.wrappedKeys?.map((e) => WrappedKey.fromPartial(e)) || [];
     message.custodianSignature = object.custodianSignature ?? Buffer.alloc(0);
+    message.keyId = object.keyId ?? "";
     return message;
   },
 };

@@ -33,6 +33,10 @@ export interface CreateFederationRequest {
   minSites: number;
   roundDeadlineSeconds: number;
   maxSamplesPerSite: number;
+  /** most sites that may enrol; 0 means the default (100). */
+  maxSites: number;
+  /** weight range for HE quantisation; 0 means the default (8). */
+  maxAbsWeight: number;
 }
 
 export interface CreateFederationResponse {
@@ -132,8 +136,32 @@ export interface WatchRoundsResponse {
   event: string;
 }
 
+/**
+ * SetKeyCustodianRequest designates the site that generates the federation's HE keys (before they
+ * exist) or, afterwards, the key-holding site that wraps them for sites enrolling later.
+ */
+export interface SetKeyCustodianRequest {
+  /** The federation's id or name. */
+  federationId: string;
+  /** The site's id or name. */
+  site: string;
+}
+
+export interface SetKeyCustodianResponse {
+  federation: Federation | undefined;
+}
+
 function createBaseCreateFederationRequest(): CreateFederationRequest {
-  return { name: "", modelSpec: undefined, hePreset: "", minSites: 0, roundDeadlineSeconds: 0, maxSamplesPerSite: 0 };
+  return {
+    name: "",
+    modelSpec: undefined,
+    hePreset: "",
+    minSites: 0,
+    roundDeadlineSeconds: 0,
+    maxSamplesPerSite: 0,
+    maxSites: 0,
+    maxAbsWeight: 0,
+  };
 }
 
 export const CreateFederationRequest: MessageFns<CreateFederationRequest> = {
@@ -155,6 +183,12 @@ export const CreateFederationRequest: MessageFns<CreateFederationRequest> = {
     }
     if (message.maxSamplesPerSite !== 0) {
       writer.uint32(48).uint32(message.maxSamplesPerSite);
+    }
+    if (message.maxSites !== 0) {
+      writer.uint32(56).uint32(message.maxSites);
+    }
+    if (message.maxAbsWeight !== 0) {
+      writer.uint32(65).double(message.maxAbsWeight);
     }
     return writer;
   },
@@ -220,6 +254,22 @@ export const CreateFederationRequest: MessageFns<CreateFederationRequest> = {
             message.maxSamplesPerSite = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.maxSites = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.maxAbsWeight = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -260,6 +310,16 @@ export const CreateFederationRequest: MessageFns<CreateFederationRequest> = {
         : isSet(object.max_samples_per_site)
         ? globalThis.Number(object.max_samples_per_site)
         : 0,
+      maxSites: isSet(object.maxSites)
+        ? globalThis.Number(object.maxSites)
+        : isSet(object.max_sites)
+        ? globalThis.Number(object.max_sites)
+        : 0,
+      maxAbsWeight: isSet(object.maxAbsWeight)
+        ? globalThis.Number(object.maxAbsWeight)
+        : isSet(object.max_abs_weight)
+        ? globalThis.Number(object.max_abs_weight)
+        : 0,
     };
   },
 
@@ -283,6 +343,12 @@ export const CreateFederationRequest: MessageFns<CreateFederationRequest> = {
     if (message.maxSamplesPerSite !== 0) {
       obj.maxSamplesPerSite = Math.round(message.maxSamplesPerSite);
     }
+    if (message.maxSites !== 0) {
+      obj.maxSites = Math.round(message.maxSites);
+    }
+    if (message.maxAbsWeight !== 0) {
+      obj.maxAbsWeight = floatToJson(message.maxAbsWeight);
+    }
     return obj;
   },
 
@@ -299,6 +365,8 @@ export const CreateFederationRequest: MessageFns<CreateFederationRequest> = {
     message.minSites = object.minSites ?? 0;
     message.roundDeadlineSeconds = object.roundDeadlineSeconds ?? 0;
     message.maxSamplesPerSite = object.maxSamplesPerSite ?? 0;
+    message.maxSites = object.maxSites ?? 0;
+    message.maxAbsWeight = object.maxAbsWeight ?? 0;
     return message;
   },
 };
@@ -1905,6 +1973,164 @@ export const WatchRoundsResponse: MessageFns<WatchRoundsResponse> = {
   },
 };
 
+function createBaseSetKeyCustodianRequest(): SetKeyCustodianRequest {
+  return { federationId: "", site: "" };
+}
+
+export const SetKeyCustodianRequest: MessageFns<SetKeyCustodianRequest> = {
+  encode(message: SetKeyCustodianRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.federationId !== "") {
+      writer.uint32(10).string(message.federationId);
+    }
+    if (message.site !== "") {
+      writer.uint32(18).string(message.site);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetKeyCustodianRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetKeyCustodianRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.federationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetKeyCustodianRequest {
+    return {
+      federationId: isSet(object.federationId)
+        ? globalThis.String(object.federationId)
+        : isSet(object.federation_id)
+        ? globalThis.String(object.federation_id)
+        : "",
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+    };
+  },
+
+  toJSON(message: SetKeyCustodianRequest): unknown {
+    const obj: any = {};
+    if (message.federationId !== "") {
+      obj.federationId = message.federationId;
+    }
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetKeyCustodianRequest>): SetKeyCustodianRequest {
+    return SetKeyCustodianRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetKeyCustodianRequest>): SetKeyCustodianRequest {
+    const message = createBaseSetKeyCustodianRequest();
+    message.federationId = object.federationId ?? "";
+    message.site = object.site ?? "";
+    return message;
+  },
+};
+
+function createBaseSetKeyCustodianResponse(): SetKeyCustodianResponse {
+  return { federation: undefined };
+}
+
+export const SetKeyCustodianResponse: MessageFns<SetKeyCustodianResponse> = {
+  encode(message: SetKeyCustodianResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.federation !== undefined) {
+      Federation.encode(message.federation, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetKeyCustodianResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetKeyCustodianResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.federation = Federation.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetKeyCustodianResponse {
+    return { federation: isSet(object.federation) ? Federation.fromJSON(object.federation) : undefined };
+  },
+
+  toJSON(message: SetKeyCustodianResponse): unknown {
+    const obj: any = {};
+    if (message.federation !== undefined) {
+      obj.federation = Federation.toJSON(message.federation);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetKeyCustodianResponse>): SetKeyCustodianResponse {
+    return SetKeyCustodianResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetKeyCustodianResponse>): SetKeyCustodianResponse {
+    const message = createBaseSetKeyCustodianResponse();
+    message.federation = (object.federation !== undefined && object.federation !== null)
+      ? Federation.fromPartial(object.federation)
+      : undefined;
+    return message;
+  },
+};
+
 /** OperatorService is called by consortium operators (client certificate with the operator role). */
 export type OperatorServiceService = typeof OperatorServiceService;
 export const OperatorServiceService = {
@@ -2014,6 +2240,17 @@ export const OperatorServiceService = {
     responseSerialize: (value: WatchRoundsResponse): Buffer => Buffer.from(WatchRoundsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchRoundsResponse => WatchRoundsResponse.decode(value),
   },
+  setKeyCustodian: {
+    path: "/radfed.v1.OperatorService/SetKeyCustodian" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetKeyCustodianRequest): Buffer =>
+      Buffer.from(SetKeyCustodianRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetKeyCustodianRequest => SetKeyCustodianRequest.decode(value),
+    responseSerialize: (value: SetKeyCustodianResponse): Buffer =>
+      Buffer.from(SetKeyCustodianResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetKeyCustodianResponse => SetKeyCustodianResponse.decode(value),
+  },
 } as const;
 
 export interface OperatorServiceServer extends UntypedServiceImplementation {
@@ -2028,6 +2265,7 @@ export interface OperatorServiceServer extends UntypedServiceImplementation {
   getRound: handleUnaryCall<GetRoundRequest, GetRoundResponse>;
   cancelRound: handleUnaryCall<CancelRoundRequest, CancelRoundResponse>;
   watchRounds: handleServerStreamingCall<WatchRoundsRequest, WatchRoundsResponse>;
+  setKeyCustodian: handleUnaryCall<SetKeyCustodianRequest, SetKeyCustodianResponse>;
 }
 
 export interface OperatorServiceClient extends Client {
@@ -2187,6 +2425,21 @@ export interface OperatorServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchRoundsResponse>;
+  setKeyCustodian(
+    request: SetKeyCustodianRequest,
+    callback: (error: ServiceError | null, response: SetKeyCustodianResponse) => void,
+  ): ClientUnaryCall;
+  setKeyCustodian(
+    request: SetKeyCustodianRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetKeyCustodianResponse) => void,
+  ): ClientUnaryCall;
+  setKeyCustodian(
+    request: SetKeyCustodianRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetKeyCustodianResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const OperatorServiceClient = makeGenericClientConstructor(
@@ -2197,6 +2450,10 @@ export const OperatorServiceClient = makeGenericClientConstructor(
   service: typeof OperatorServiceService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 

@@ -61,21 +61,45 @@ export interface TrainTask {
   modelSpec: ModelSpec | undefined;
   hePreset: HePreset | undefined;
   maxSamplesPerSite: number;
+  maxSites: number;
+  maxAbsWeight: number;
 }
 
 export interface Heartbeat {
   serverTime: Date | undefined;
 }
 
+/** KeyBundleAvailable: a key bundle holding a key wrapped for this site is ready; fetch it with GetKeyBundle. */
 export interface KeyBundleAvailable {
   federationId: string;
+  keyId: string;
+}
+
+/** KeyRecipient is an enrolled site the HE secret key is to be wrapped for. */
+export interface KeyRecipient {
+  siteId: string;
+  /** raw 32-byte X25519 public key the site enrolled with. */
+  keyWrapPublicKey: Buffer;
+}
+
+/**
+ * KeyRequest asks a key-holding site for key work: generate the federation's HE keys (the custodian,
+ * once) or wrap the secret key it holds for sites that enrolled later. Answer with PublishKeyBundle.
+ */
+export interface KeyRequest {
+  federationId: string;
+  generate: boolean;
+  recipients: KeyRecipient[];
+  hePreset: HePreset | undefined;
 }
 
 export interface WatchTasksResponse {
-  event: { $case: "train"; value: TrainTask } | { $case: "heartbeat"; value: Heartbeat } | {
-    $case: "keyBundle";
-    value: KeyBundleAvailable;
-  } | undefined;
+  event:
+    | { $case: "train"; value: TrainTask }
+    | { $case: "heartbeat"; value: Heartbeat }
+    | { $case: "keyBundle"; value: KeyBundleAvailable }
+    | { $case: "keyRequest"; value: KeyRequest }
+    | undefined;
 }
 
 export interface DownloadModelRequest {
@@ -93,6 +117,8 @@ export interface ModelHeader {
   totalSamples: bigint;
   parameterCount: number;
   encoding: string;
+  /** sites whose updates were summed into this version; 0 for the seeded initial version. */
+  siteCount: number;
 }
 
 export interface DataChunk {
@@ -154,14 +180,27 @@ export interface PublishKeyBundleRequest {
 }
 
 export interface PublishKeyBundleResponse {
+  keyId: string;
+  /** wrapped keys stored by this call (already-held wraps are not replaced). */
+  wrappedKeysStored: number;
 }
 
 export interface GetKeyBundleRequest {
   federationId: string;
 }
 
+/** GetKeyBundleResponse holds the public bundle with only the caller's own wrapped key. */
 export interface GetKeyBundleResponse {
-  bundle: KeyBundle | undefined;
+  bundle:
+    | KeyBundle
+    | undefined;
+  /** Ed25519 public keys (raw) of the custodian and of the site that wrapped the caller's key, by site id. */
+  signingPublicKeys: { [key: string]: Buffer };
+}
+
+export interface GetKeyBundleResponse_SigningPublicKeysEntry {
+  key: string;
+  value: Buffer;
 }
 
 function createBaseEnrolRequest(): EnrolRequest {
@@ -596,6 +635,8 @@ function createBaseTrainTask(): TrainTask {
     modelSpec: undefined,
     hePreset: undefined,
     maxSamplesPerSite: 0,
+    maxSites: 0,
+    maxAbsWeight: 0,
   };
 }
 
@@ -627,6 +668,12 @@ export const TrainTask: MessageFns<TrainTask> = {
     }
     if (message.maxSamplesPerSite !== 0) {
       writer.uint32(64).uint32(message.maxSamplesPerSite);
+    }
+    if (message.maxSites !== 0) {
+      writer.uint32(72).uint32(message.maxSites);
+    }
+    if (message.maxAbsWeight !== 0) {
+      writer.uint32(81).double(message.maxAbsWeight);
     }
     return writer;
   },
@@ -708,6 +755,22 @@ export const TrainTask: MessageFns<TrainTask> = {
             message.maxSamplesPerSite = reader.uint32();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.maxSites = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.maxAbsWeight = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -758,6 +821,16 @@ export const TrainTask: MessageFns<TrainTask> = {
         : isSet(object.max_samples_per_site)
         ? globalThis.Number(object.max_samples_per_site)
         : 0,
+      maxSites: isSet(object.maxSites)
+        ? globalThis.Number(object.maxSites)
+        : isSet(object.max_sites)
+        ? globalThis.Number(object.max_sites)
+        : 0,
+      maxAbsWeight: isSet(object.maxAbsWeight)
+        ? globalThis.Number(object.maxAbsWeight)
+        : isSet(object.max_abs_weight)
+        ? globalThis.Number(object.max_abs_weight)
+        : 0,
     };
   },
 
@@ -787,6 +860,12 @@ export const TrainTask: MessageFns<TrainTask> = {
     if (message.maxSamplesPerSite !== 0) {
       obj.maxSamplesPerSite = Math.round(message.maxSamplesPerSite);
     }
+    if (message.maxSites !== 0) {
+      obj.maxSites = Math.round(message.maxSites);
+    }
+    if (message.maxAbsWeight !== 0) {
+      obj.maxAbsWeight = floatToJson(message.maxAbsWeight);
+    }
     return obj;
   },
 
@@ -809,6 +888,8 @@ export const TrainTask: MessageFns<TrainTask> = {
       ? HePreset.fromPartial(object.hePreset)
       : undefined;
     message.maxSamplesPerSite = object.maxSamplesPerSite ?? 0;
+    message.maxSites = object.maxSites ?? 0;
+    message.maxAbsWeight = object.maxAbsWeight ?? 0;
     return message;
   },
 };
@@ -887,13 +968,16 @@ export const Heartbeat: MessageFns<Heartbeat> = {
 };
 
 function createBaseKeyBundleAvailable(): KeyBundleAvailable {
-  return { federationId: "" };
+  return { federationId: "", keyId: "" };
 }
 
 export const KeyBundleAvailable: MessageFns<KeyBundleAvailable> = {
   encode(message: KeyBundleAvailable, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.federationId !== "") {
       writer.uint32(10).string(message.federationId);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(18).string(message.keyId);
     }
     return writer;
   },
@@ -919,6 +1003,14 @@ export const KeyBundleAvailable: MessageFns<KeyBundleAvailable> = {
             message.federationId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -938,6 +1030,11 @@ export const KeyBundleAvailable: MessageFns<KeyBundleAvailable> = {
         : isSet(object.federation_id)
         ? globalThis.String(object.federation_id)
         : "",
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
     };
   },
 
@@ -945,6 +1042,9 @@ export const KeyBundleAvailable: MessageFns<KeyBundleAvailable> = {
     const obj: any = {};
     if (message.federationId !== "") {
       obj.federationId = message.federationId;
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
     }
     return obj;
   },
@@ -955,6 +1055,229 @@ export const KeyBundleAvailable: MessageFns<KeyBundleAvailable> = {
   fromPartial(object: DeepPartial<KeyBundleAvailable>): KeyBundleAvailable {
     const message = createBaseKeyBundleAvailable();
     message.federationId = object.federationId ?? "";
+    message.keyId = object.keyId ?? "";
+    return message;
+  },
+};
+
+function createBaseKeyRecipient(): KeyRecipient {
+  return { siteId: "", keyWrapPublicKey: Buffer.alloc(0) };
+}
+
+export const KeyRecipient: MessageFns<KeyRecipient> = {
+  encode(message: KeyRecipient, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.siteId !== "") {
+      writer.uint32(10).string(message.siteId);
+    }
+    if (message.keyWrapPublicKey.length !== 0) {
+      writer.uint32(18).bytes(message.keyWrapPublicKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KeyRecipient {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeyRecipient();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyWrapPublicKey = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KeyRecipient {
+    return {
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+        ? globalThis.String(object.site_id)
+        : "",
+      keyWrapPublicKey: isSet(object.keyWrapPublicKey)
+        ? Buffer.from(bytesFromBase64(object.keyWrapPublicKey))
+        : isSet(object.key_wrap_public_key)
+        ? Buffer.from(bytesFromBase64(object.key_wrap_public_key))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: KeyRecipient): unknown {
+    const obj: any = {};
+    if (message.siteId !== "") {
+      obj.siteId = message.siteId;
+    }
+    if (message.keyWrapPublicKey.length !== 0) {
+      obj.keyWrapPublicKey = base64FromBytes(message.keyWrapPublicKey);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KeyRecipient>): KeyRecipient {
+    return KeyRecipient.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KeyRecipient>): KeyRecipient {
+    const message = createBaseKeyRecipient();
+    message.siteId = object.siteId ?? "";
+    message.keyWrapPublicKey = object.keyWrapPublicKey ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseKeyRequest(): KeyRequest {
+  return { federationId: "", generate: false, recipients: [], hePreset: undefined };
+}
+
+export const KeyRequest: MessageFns<KeyRequest> = {
+  encode(message: KeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.federationId !== "") {
+      writer.uint32(10).string(message.federationId);
+    }
+    if (message.generate !== false) {
+      writer.uint32(16).bool(message.generate);
+    }
+    for (const v of message.recipients) {
+      KeyRecipient.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.hePreset !== undefined) {
+      HePreset.encode(message.hePreset, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.federationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.generate = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.recipients.push(KeyRecipient.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.hePreset = HePreset.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KeyRequest {
+    return {
+      federationId: isSet(object.federationId)
+        ? globalThis.String(object.federationId)
+        : isSet(object.federation_id)
+        ? globalThis.String(object.federation_id)
+        : "",
+      generate: isSet(object.generate) ? globalThis.Boolean(object.generate) : false,
+      recipients: globalThis.Array.isArray(object?.recipients)
+        ? object.recipients.map((e: any) => KeyRecipient.fromJSON(e))
+        : [],
+      hePreset: isSet(object.hePreset)
+        ? HePreset.fromJSON(object.hePreset)
+        : isSet(object.he_preset)
+        ? HePreset.fromJSON(object.he_preset)
+        : undefined,
+    };
+  },
+
+  toJSON(message: KeyRequest): unknown {
+    const obj: any = {};
+    if (message.federationId !== "") {
+      obj.federationId = message.federationId;
+    }
+    if (message.generate !== false) {
+      obj.generate = message.generate;
+    }
+    if (message.recipients?.length) {
+      obj.recipients = message.recipients.map((e) => KeyRecipient.toJSON(e));
+    }
+    if (message.hePreset !== undefined) {
+      obj.hePreset = HePreset.toJSON(message.hePreset);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KeyRequest>): KeyRequest {
+    return KeyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KeyRequest>): KeyRequest {
+    const message = createBaseKeyRequest();
+    message.federationId = object.federationId ?? "";
+    message.generate = object.generate ?? false;
+    message.recipients = object.recipients?.map((e) => KeyRecipient.fromPartial(e)) || [];
+    message.hePreset = (object.hePreset !== undefined && object.hePreset !== null)
+      ? HePreset.fromPartial(object.hePreset)
+      : undefined;
     return message;
   },
 };
@@ -974,6 +1297,9 @@ export const WatchTasksResponse: MessageFns<WatchTasksResponse> = {
         break;
       case "keyBundle":
         KeyBundleAvailable.encode(message.event.value, writer.uint32(26).fork()).join();
+        break;
+      case "keyRequest":
+        KeyRequest.encode(message.event.value, writer.uint32(34).fork()).join();
         break;
     }
     return writer;
@@ -1016,6 +1342,14 @@ export const WatchTasksResponse: MessageFns<WatchTasksResponse> = {
             message.event = { $case: "keyBundle", value: KeyBundleAvailable.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.event = { $case: "keyRequest", value: KeyRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1038,6 +1372,10 @@ export const WatchTasksResponse: MessageFns<WatchTasksResponse> = {
         ? { $case: "keyBundle", value: KeyBundleAvailable.fromJSON(object.keyBundle) }
         : isSet(object.key_bundle)
         ? { $case: "keyBundle", value: KeyBundleAvailable.fromJSON(object.key_bundle) }
+        : isSet(object.keyRequest)
+        ? { $case: "keyRequest", value: KeyRequest.fromJSON(object.keyRequest) }
+        : isSet(object.key_request)
+        ? { $case: "keyRequest", value: KeyRequest.fromJSON(object.key_request) }
         : undefined,
     };
   },
@@ -1050,6 +1388,8 @@ export const WatchTasksResponse: MessageFns<WatchTasksResponse> = {
       obj.heartbeat = Heartbeat.toJSON(message.event.value);
     } else if (message.event?.$case === "keyBundle") {
       obj.keyBundle = KeyBundleAvailable.toJSON(message.event.value);
+    } else if (message.event?.$case === "keyRequest") {
+      obj.keyRequest = KeyRequest.toJSON(message.event.value);
     }
     return obj;
   },
@@ -1075,6 +1415,12 @@ export const WatchTasksResponse: MessageFns<WatchTasksResponse> = {
       case "keyBundle": {
         if (object.event?.value !== undefined && object.event?.value !== null) {
           message.event = { $case: "keyBundle", value: KeyBundleAvailable.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "keyRequest": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "keyRequest", value: KeyRequest.fromPartial(object.event.value) };
         }
         break;
       }
@@ -1208,6 +1554,7 @@ function createBaseModelHeader(): ModelHeader {
     totalSamples: 0n,
     parameterCount: 0,
     encoding: "",
+    siteCount: 0,
   };
 }
 
@@ -1239,6 +1586,9 @@ export const ModelHeader: MessageFns<ModelHeader> = {
     }
     if (message.encoding !== "") {
       writer.uint32(50).string(message.encoding);
+    }
+    if (message.siteCount !== 0) {
+      writer.uint32(56).uint32(message.siteCount);
     }
     return writer;
   },
@@ -1304,6 +1654,14 @@ export const ModelHeader: MessageFns<ModelHeader> = {
             message.encoding = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.siteCount = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1340,6 +1698,11 @@ export const ModelHeader: MessageFns<ModelHeader> = {
         ? globalThis.Number(object.parameter_count)
         : 0,
       encoding: isSet(object.encoding) ? globalThis.String(object.encoding) : "",
+      siteCount: isSet(object.siteCount)
+        ? globalThis.Number(object.siteCount)
+        : isSet(object.site_count)
+        ? globalThis.Number(object.site_count)
+        : 0,
     };
   },
 
@@ -1363,6 +1726,9 @@ export const ModelHeader: MessageFns<ModelHeader> = {
     if (message.encoding !== "") {
       obj.encoding = message.encoding;
     }
+    if (message.siteCount !== 0) {
+      obj.siteCount = Math.round(message.siteCount);
+    }
     return obj;
   },
 
@@ -1383,6 +1749,7 @@ export const ModelHeader: MessageFns<ModelHeader> = {
       : 0n;
     message.parameterCount = object.parameterCount ?? 0;
     message.encoding = object.encoding ?? "";
+    message.siteCount = object.siteCount ?? 0;
     return message;
   },
 };
@@ -2498,11 +2865,17 @@ export const PublishKeyBundleRequest: MessageFns<PublishKeyBundleRequest> = {
 };
 
 function createBasePublishKeyBundleResponse(): PublishKeyBundleResponse {
-  return {};
+  return { keyId: "", wrappedKeysStored: 0 };
 }
 
 export const PublishKeyBundleResponse: MessageFns<PublishKeyBundleResponse> = {
-  encode(_: PublishKeyBundleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: PublishKeyBundleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    if (message.wrappedKeysStored !== 0) {
+      writer.uint32(16).uint32(message.wrappedKeysStored);
+    }
     return writer;
   },
 
@@ -2519,6 +2892,22 @@ export const PublishKeyBundleResponse: MessageFns<PublishKeyBundleResponse> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.wrappedKeysStored = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2531,20 +2920,39 @@ export const PublishKeyBundleResponse: MessageFns<PublishKeyBundleResponse> = {
     }
   },
 
-  fromJSON(_: any): PublishKeyBundleResponse {
-    return {};
+  fromJSON(object: any): PublishKeyBundleResponse {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      wrappedKeysStored: isSet(object.wrappedKeysStored)
+        ? globalThis.Number(object.wrappedKeysStored)
+        : isSet(object.wrapped_keys_stored)
+        ? globalThis.Number(object.wrapped_keys_stored)
+        : 0,
+    };
   },
 
-  toJSON(_: PublishKeyBundleResponse): unknown {
+  toJSON(message: PublishKeyBundleResponse): unknown {
     const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.wrappedKeysStored !== 0) {
+      obj.wrappedKeysStored = Math.round(message.wrappedKeysStored);
+    }
     return obj;
   },
 
   create(base?: DeepPartial<PublishKeyBundleResponse>): PublishKeyBundleResponse {
     return PublishKeyBundleResponse.fromPartial(base ?? {});
   },
-  fromPartial(_: DeepPartial<PublishKeyBundleResponse>): PublishKeyBundleResponse {
+  fromPartial(object: DeepPartial<PublishKeyBundleResponse>): PublishKeyBundleResponse {
     const message = createBasePublishKeyBundleResponse();
+    message.keyId = object.keyId ?? "";
+    message.wrappedKeysStored = object.wrappedKeysStored ?? 0;
     return message;
   },
 };
@@ -2623,7 +3031,7 @@ export const GetKeyBundleRequest: MessageFns<GetKeyBundleRequest> = {
 };
 
 function createBaseGetKeyBundleResponse(): GetKeyBundleResponse {
-  return { bundle: undefined };
+  return { bundle: undefined, signingPublicKeys: {} };
 }
 
 export const GetKeyBundleResponse: MessageFns<GetKeyBundleResponse> = {
@@ -2631,6 +3039,9 @@ export const GetKeyBundleResponse: MessageFns<GetKeyBundleResponse> = {
     if (message.bundle !== undefined) {
       KeyBundle.encode(message.bundle, writer.uint32(10).fork()).join();
     }
+    globalThis.Object.entries(message.signingPublicKeys).forEach(([key, value]: [string, Buffer]) => {
+      GetKeyBundleResponse_SigningPublicKeysEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
     return writer;
   },
 
@@ -2655,6 +3066,17 @@ export const GetKeyBundleResponse: MessageFns<GetKeyBundleResponse> = {
             message.bundle = KeyBundle.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = GetKeyBundleResponse_SigningPublicKeysEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.signingPublicKeys[entry2.key] = entry2.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2668,13 +3090,51 @@ export const GetKeyBundleResponse: MessageFns<GetKeyBundleResponse> = {
   },
 
   fromJSON(object: any): GetKeyBundleResponse {
-    return { bundle: isSet(object.bundle) ? KeyBundle.fromJSON(object.bundle) : undefined };
+    return {
+      bundle: isSet(object.bundle) ? KeyBundle.fromJSON(object.bundle) : undefined,
+      signingPublicKeys: isObject(object.signingPublicKeys)
+        ? (globalThis.Object.entries(object.signingPublicKeys) as [string, any][]).reduce(
+          (acc: { [key: string]: Buffer }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: Buffer.from(bytesFromBase64(value as string)),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.signing_public_keys)
+        ? (globalThis.Object.entries(object.signing_public_keys) as [string, any][]).reduce(
+          (acc: { [key: string]: Buffer }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: Buffer.from(bytesFromBase64(value as string)),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
   },
 
   toJSON(message: GetKeyBundleResponse): unknown {
     const obj: any = {};
     if (message.bundle !== undefined) {
       obj.bundle = KeyBundle.toJSON(message.bundle);
+    }
+    if (message.signingPublicKeys) {
+      const entries = globalThis.Object.entries(message.signingPublicKeys) as [string, Buffer][];
+      if (entries.length > 0) {
+        obj.signingPublicKeys = {};
+        entries.forEach(([k, v]) => {
+          obj.signingPublicKeys[k] = base64FromBytes(v);
+        });
+      }
     }
     return obj;
   },
@@ -2687,6 +3147,103 @@ export const GetKeyBundleResponse: MessageFns<GetKeyBundleResponse> = {
     message.bundle = (object.bundle !== undefined && object.bundle !== null)
       ? KeyBundle.fromPartial(object.bundle)
       : undefined;
+    message.signingPublicKeys = (globalThis.Object.entries(object.signingPublicKeys ?? {}) as [string, Buffer][])
+      .reduce((acc: { [key: string]: Buffer }, [key, value]: [string, Buffer]) => {
+        if (value !== undefined) {
+          acc[key] = value;
+        }
+        return acc;
+      }, {});
+    return message;
+  },
+};
+
+function createBaseGetKeyBundleResponse_SigningPublicKeysEntry(): GetKeyBundleResponse_SigningPublicKeysEntry {
+  return { key: "", value: Buffer.alloc(0) };
+}
+
+export const GetKeyBundleResponse_SigningPublicKeysEntry: MessageFns<GetKeyBundleResponse_SigningPublicKeysEntry> = {
+  encode(
+    message: GetKeyBundleResponse_SigningPublicKeysEntry,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(18).bytes(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetKeyBundleResponse_SigningPublicKeysEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetKeyBundleResponse_SigningPublicKeysEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetKeyBundleResponse_SigningPublicKeysEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: GetKeyBundleResponse_SigningPublicKeysEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetKeyBundleResponse_SigningPublicKeysEntry>): GetKeyBundleResponse_SigningPublicKeysEntry {
+    return GetKeyBundleResponse_SigningPublicKeysEntry.fromPartial(base ?? {});
+  },
+  fromPartial(
+    object: DeepPartial<GetKeyBundleResponse_SigningPublicKeysEntry>,
+  ): GetKeyBundleResponse_SigningPublicKeysEntry {
+    const message = createBaseGetKeyBundleResponse_SigningPublicKeysEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? Buffer.alloc(0);
     return message;
   },
 };

@@ -1,0 +1,160 @@
+/**
+ * Encrypt, add, decrypt on real SEAL worker threads: exact integer sums for BGV, the FedAvg error
+ * bound, CKKS (secret- and public-key), and every malformed-ciphertext case refused in JavaScript
+ * before SEAL could see it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HeFormatError } from '../errors.js';
+import { CiphertextSum } from './ciphertext-sum.js';
+import { checkFrames, FRAME_HEADER_BYTES, frameBytes, framedBytes } from './framing.js';
+import { hePreset, presetHash } from './presets.js';
+import { decodePublicParameters } from './public-parameters.js';
+import { aggregateErrorBound, planQuantisation, quantiseSlots, readSlots, siteFactor } from './quantise.js';
+import { ckksPublicKeyVariant, type HeKeyMaterial, SiteHe } from './site/index.js';
+
+const bgv = hePreset('bgv-8192');
+const limits = { maxSites: 50, maxSamplesPerSite: 1000, maxAbsWeight: 4 };
+const P = 3 * 8192 + 1000; // a partial last ciphertext, and more ciphertexts than threads
+
+function weights(seed: number, n = P): Float32Array {
+  let x = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return (x / 2 ** 32 - 0.5) * 6; // within ±3
+  });
+}
+
+describe('HE encrypt / add / decrypt', () => {
+  const site = new SiteHe(2);
+  const sums = new CiphertextSum(2);
+  let key: HeKeyMaterial;
+
+  beforeAll(async () => {
+    key = await site.generateKeys(bgv);
+  });
+
+  afterAll(async () => {
+    await site.close();
+    await sums.close();
+  });
+
+  it('public parameters name the preset and carry no public key for secret-key presets', () => {
+    const p = decodePublicParameters(key.publicParameters);
+    expect(p.presetHash).toBe(presetHash(bgv));
+    expect(p.publicKey.byteLength).toBe(0);
+    expect(key.secretKey.byteLength).toBeGreaterThan(60_000);
+  });
+
+  it('BGV sums are exact: decrypted sums equal the integer sums of the quantised values', async () => {
+    const plan = planQuantisation(bgv, limits);
+    const inputs = [
+      { w: weights(1), n: 10 },
+      { w: weights(2), n: 999 },
+      { w: weights(3), n: 1 },
+    ];
+    let sum: Uint8Array | undefined;
+    for (const { w, n } of inputs) {
+      const up = await site.encrypt(bgv, key, w, n, plan);
+      expect(up.bytes.byteLength).toBe(framedBytes(bgv, 'update', P));
+      sums.checkUpdate(bgv, key.keyId, up.bytes, P);
+      sum = await sums.fold(bgv, sum, up.bytes, P);
+    }
+    const decrypted = await site.decryptSums(bgv, key, sum!, P);
+    const expected = new Float64Array(P);
+    const slots = new Int32Array(2 * P);
+    const one = new Float64Array(P);
+    for (const { w, n } of inputs) {
+      quantiseSlots(w, 0, P, siteFactor(plan, n), plan.maxAbsWeight, slots);
+      readSlots(slots, P, one, 0);
+      for (let i = 0; i < P; i++) expected[i]! += one[i]!;
+    }
+    expect(Buffer.from(decrypted.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+  });
+
+  it('the decrypted average is float64 FedAvg within the stated bound', async () => {
+    const plan = planQuantisation(bgv, limits);
+    const ns = [3, 40, 700];
+    const ws = ns.map((_, i) => weights(10 + i));
+    let sum: Uint8Array | undefined;
+    for (const [i, n] of ns.entries())
+      sum = await sums.fold(bgv, sum, (await site.encrypt(bgv, key, ws[i]!, n, plan)).bytes, P);
+    const total = ns.reduce((a, b) => a + b, 0);
+    const avg = await site.decryptAverage(bgv, key, sum!, P, total, ns.length, plan);
+    expect(avg.errorBound).toBe(aggregateErrorBound(plan, 3, total));
+    let max = 0;
+    for (let j = 0; j < P; j++) {
+      const fedavg = ns.reduce((a, n, i) => a + n * ws[i]![j]!, 0) / total;
+      max = Math.max(max, Math.abs(avg.weights[j]! - fedavg));
+    }
+    expect(max).toBeLessThanOrEqual(avg.errorBound);
+    expect(max).toBeGreaterThan(0);
+  });
+
+  it('refuses malformed updates in JavaScript, saying why, without SEAL', async () => {
+    const plan = planQuantisation(bgv, limits);
+    const good = (await site.encrypt(bgv, key, weights(7), 5, plan)).bytes;
+    const reason = (bytes: Uint8Array, keyId = key.keyId, n = P) => {
+      try {
+        sums.checkUpdate(bgv, keyId, bytes, n);
+        return 'accepted';
+      } catch (err) {
+        expect(err).toBeInstanceOf(HeFormatError);
+        return (err as HeFormatError).reason;
+      }
+    };
+    const frame = frameBytes(bgv, 'update');
+    const payload = FRAME_HEADER_BYTES;
+    const flip = (at: number, value: number) => {
+      const b = good.slice();
+      b[at] = value;
+      return b;
+    };
+    expect(reason(good)).toBe('accepted');
+    expect(reason(good, 'ab'.repeat(32))).toBe('key');
+    expect(reason(good.subarray(0, good.length - 100))).toBe('truncated');
+    expect(reason(good, key.keyId, P - 8192)).toBe('count');
+    const relabelled = good.slice();
+    for (let i = 0; i * frame < relabelled.length; i++) relabelled.set(Buffer.alloc(32, 1), i * frame + 8);
+    expect(reason(relabelled)).toBe('preset');
+    // A coefficient at or above q, a SEAL header byte, the seed's PRNG type, a frame's index.
+    expect(reason(flip(frame + payload + 113 + 7, 0xff))).toBe('corrupt');
+    expect(reason(flip(payload + 20, good[payload + 20]! ^ 1))).toBe('corrupt');
+    expect(reason(flip(frame - 65, 9))).toBe('corrupt');
+    expect(reason(flip(2 * frame + 72, 0))).toBe('corrupt');
+    // An aggregate is not an update.
+    const agg = await sums.fold(bgv, undefined, good, P);
+    expect(() =>
+      checkFrames(agg, {
+        preset: bgv,
+        presetHash: presetHash(bgv),
+        kind: 'update',
+        keyId: undefined,
+        parameterCount: P,
+      }),
+    ).toThrow(HeFormatError);
+  });
+
+  it('an aggregate under one key does not decrypt under another', async () => {
+    const other = await site.generateKeys(bgv);
+    const plan = planQuantisation(bgv, limits);
+    const sum = await sums.fold(bgv, undefined, (await site.encrypt(bgv, key, weights(9), 5, plan)).bytes, P);
+    await expect(site.decryptSums(bgv, other, sum, P)).rejects.toThrow(/under HE key/);
+  });
+
+  it('CKKS, with the secret key (seeded) and the public key, within its bound', async () => {
+    for (const preset of [hePreset('ckks-8192'), ckksPublicKeyVariant()]) {
+      const k = await site.generateKeys(preset);
+      const plan = planQuantisation(preset, limits);
+      const n = 4100; // two CKKS ciphertexts, the second nearly empty
+      const a = weights(21, n);
+      const b = weights(22, n);
+      let sum = await sums.fold(preset, undefined, (await site.encrypt(preset, k, a, 30, plan)).bytes, n);
+      sum = await sums.fold(preset, sum, (await site.encrypt(preset, k, b, 70, plan)).bytes, n);
+      const avg = await site.decryptAverage(preset, k, sum, n, 100, 2, plan);
+      let max = 0;
+      for (let j = 0; j < n; j++)
+        max = Math.max(max, Math.abs(avg.weights[j]! - (30 * a[j]! + 70 * b[j]!) / 100));
+      expect(max, preset.name).toBeLessThanOrEqual(avg.errorBound);
+    }
+  });
+});

@@ -1,0 +1,258 @@
+/**
+ * Worker thread for sites: key generation, encryption and decryption. Security: the secret key
+ * arrives in job messages from the site's own process and stays in this thread's memory; nothing
+ * here sends it anywhere.
+ */
+import { createHash } from 'node:crypto';
+import type { CipherText } from 'node-seal/implementation/cipher-text.js';
+import type { Decryptor } from 'node-seal/implementation/decryptor.js';
+import type { Encryptor } from 'node-seal/implementation/encryptor.js';
+import type { PlainText } from 'node-seal/implementation/plain-text.js';
+import type { PublicKey } from 'node-seal/implementation/public-key.js';
+import type { SecretKey } from 'node-seal/implementation/secret-key.js';
+import { HeKeyError } from '../../errors.js';
+import { FRAME_HEADER_BYTES, frameBytes, payloadBytes, writeFrameHeader } from '../framing.js';
+import type { HePreset } from '../presets.js';
+import { quantiseSlots, readSlots } from '../quantise.js';
+import { loadSeal, type PresetContext, presetContext } from '../seal.js';
+import { serveJobs } from '../serve.js';
+
+/** The key a job runs under: sent with every job, kept per key id. */
+export interface KeyArgs {
+  preset: HePreset;
+  keyId: string;
+  secretKey: Uint8Array;
+  /** Only for public-key presets. */
+  publicKey: Uint8Array;
+}
+
+/** Encrypts ciphertexts [from, to) of `values` (float32) into update frames in `output`. */
+export interface EncryptJob extends KeyArgs {
+  op: 'encrypt';
+  presetHash: string;
+  values: SharedArrayBuffer;
+  parameterCount: number;
+  /** Each value is clipped to +/-bound, multiplied by factor and (for BGV) rounded. */
+  factor: number;
+  bound: number;
+  output: SharedArrayBuffer;
+  from: number;
+  to: number;
+}
+
+/** Decrypts aggregate frames [from, to) of `input` into raw sums (float64) in `output`. */
+export interface DecryptJob extends KeyArgs {
+  op: 'decrypt';
+  input: SharedArrayBuffer;
+  parameterCount: number;
+  output: SharedArrayBuffer;
+  from: number;
+  to: number;
+}
+
+interface KeyState {
+  secretKey: SecretKey;
+  publicKey: PublicKey;
+  encryptor: Encryptor;
+  decryptor: Decryptor;
+}
+
+const seal = await loadSeal();
+const contexts = new Map<string, PresetContext>();
+const keys = new Map<string, KeyState>();
+
+function contextFor(preset: HePreset): PresetContext {
+  const key = `${preset.name}/${preset.parmsId}`;
+  let ctx = contexts.get(key);
+  if (!ctx) {
+    ctx = presetContext(seal, preset);
+    contexts.set(key, ctx);
+  }
+  return ctx;
+}
+
+function keyFor(args: KeyArgs): KeyState {
+  // Keyed by the secret key itself too: a key id names public parameters, not the secret behind them.
+  const cacheKey = `${args.preset.name}/${args.keyId}/${createHash('sha256').update(args.secretKey).digest('hex')}`;
+  const cached = keys.get(cacheKey);
+  if (cached) return cached;
+  const { context } = contextFor(args.preset);
+  const secretKey = seal.SecretKey();
+  const publicKey = seal.PublicKey();
+  try {
+    secretKey.loadArray(context, args.secretKey);
+    if (args.publicKey.byteLength > 0) publicKey.loadArray(context, args.publicKey);
+    else {
+      // SEAL's Encryptor wants a public key even for symmetric encryption; one derived here never leaves.
+      const generator = seal.KeyGenerator(context, secretKey);
+      const derived = generator.createPublicKey();
+      publicKey.copy(derived);
+      derived.delete();
+      generator.delete();
+    }
+  } catch (err) {
+    secretKey.delete();
+    publicKey.delete();
+    throw new HeKeyError(
+      `The HE secret key does not load under ${args.preset.name}: ${(err as Error).message}`,
+    );
+  }
+  const state: KeyState = {
+    secretKey,
+    publicKey,
+    encryptor: seal.Encryptor(context, publicKey, secretKey),
+    decryptor: seal.Decryptor(context, secretKey),
+  };
+  keys.set(cacheKey, state);
+  return state;
+}
+
+serveJobs({
+  keygen: async (raw) => {
+    const { preset } = raw as unknown as { preset: HePreset };
+    const { context, parms } = contextFor(preset);
+    const generator = seal.KeyGenerator(context);
+    const secret = generator.secretKey();
+    let publicKey: Uint8Array = new Uint8Array(0);
+    if (preset.encryption === 'public-key') {
+      const pk = generator.createPublicKey();
+      publicKey = pk.saveArray(seal.ComprModeType.none);
+      pk.delete();
+    }
+    const result = {
+      secretKey: secret.saveArray(seal.ComprModeType.none),
+      sealParameters: parms.saveArray(seal.ComprModeType.none),
+      publicKey,
+    };
+    secret.delete();
+    generator.delete();
+    return { result };
+  },
+
+  encrypt: async (raw) => {
+    const job = raw as unknown as EncryptJob;
+    const { preset } = job;
+    const { context } = contextFor(preset);
+    const key = keyFor(job);
+    const values = new Float32Array(job.values);
+    const output = new Uint8Array(job.output);
+    const frame = frameBytes(preset, 'update');
+    const size = payloadBytes(preset, 'update');
+    const slots = preset.slotsPerCiphertext;
+    const count = Math.ceil(job.parameterCount / slots);
+    const plain = seal.PlainText();
+    const cipher = seal.CipherText();
+    let clipped = 0;
+    const batch = preset.scheme === 'bgv' ? seal.BatchEncoder(context) : undefined;
+    const ckks = preset.scheme === 'ckks' ? seal.CKKSEncoder(context) : undefined;
+    const ints = new BigInt64Array(slots);
+    const intView = new Int32Array(ints.buffer);
+    const reals = new Float64Array(slots);
+    try {
+      for (let i = job.from; i < job.to; i++) {
+        const used = Math.min(slots, job.parameterCount - i * slots);
+        if (batch) {
+          clipped += quantiseSlots(values, i * slots, used, job.factor, job.bound, intView);
+          batch.encode(ints, plain);
+        } else {
+          clipped += scaleSlots(values, i * slots, used, job.factor, job.bound, reals);
+          ckks!.encode(reals, preset.scale, plain);
+        }
+        const bytes = encryptOne(key, plain, cipher, preset);
+        if (bytes.byteLength !== size) {
+          throw new HeKeyError(`ciphertext ${i} serialised to ${bytes.byteLength} bytes, not ${size}`);
+        }
+        writeFrameHeader(output, i * frame, {
+          kind: 'update',
+          presetHash: job.presetHash,
+          keyId: job.keyId,
+          index: i,
+          count,
+          slots: used,
+          payloadBytes: size,
+        });
+        output.set(bytes, i * frame + FRAME_HEADER_BYTES);
+      }
+    } finally {
+      batch?.delete();
+      ckks?.delete();
+      cipher.delete();
+      plain.delete();
+    }
+    return { result: clipped };
+  },
+
+  decrypt: async (raw) => {
+    const job = raw as unknown as DecryptJob;
+    const { preset } = job;
+    const { context } = contextFor(preset);
+    const key = keyFor(job);
+    const input = new Uint8Array(job.input);
+    const output = new Float64Array(job.output);
+    const frame = frameBytes(preset, 'aggregate');
+    const size = payloadBytes(preset, 'aggregate');
+    const slots = preset.slotsPerCiphertext;
+    const plain = seal.PlainText();
+    const cipher = seal.CipherText();
+    const batch = preset.scheme === 'bgv' ? seal.BatchEncoder(context) : undefined;
+    const ckks = preset.scheme === 'ckks' ? seal.CKKSEncoder(context) : undefined;
+    try {
+      for (let i = job.from; i < job.to; i++) {
+        const used = Math.min(slots, job.parameterCount - i * slots);
+        const at = i * frame + FRAME_HEADER_BYTES;
+        cipher.loadArray(context, input.subarray(at, at + size));
+        key.decryptor.decrypt(cipher, plain);
+        if (batch) {
+          const decoded = batch.decodeBigInt(plain, true);
+          readSlots(new Int32Array(decoded.buffer, decoded.byteOffset, 2 * slots), used, output, i * slots);
+        } else {
+          const decoded = ckks!.decode(plain);
+          output.set(decoded.subarray(0, used), i * slots);
+        }
+      }
+    } finally {
+      batch?.delete();
+      ckks?.delete();
+      cipher.delete();
+      plain.delete();
+    }
+    return { result: job.to - job.from };
+  },
+});
+
+function encryptOne(key: KeyState, plain: PlainText, cipher: CipherText, preset: HePreset): Uint8Array {
+  if (preset.encryption === 'public-key') {
+    key.encryptor.encrypt(plain, cipher);
+    return cipher.saveArray(seal.ComprModeType.none);
+  }
+  // Seeded: the second polynomial is replaced by the 64-byte seed it was drawn from.
+  const serializable = key.encryptor.encryptSymmetricSerializable(plain);
+  const bytes = serializable.saveArray(seal.ComprModeType.none);
+  serializable.delete();
+  return bytes;
+}
+
+/** CKKS slot values: factor * clip(value, bound), zero past `count`. Returns how many were clipped. */
+function scaleSlots(
+  values: Float32Array,
+  from: number,
+  count: number,
+  factor: number,
+  bound: number,
+  out: Float64Array,
+): number {
+  let clipped = 0;
+  for (let j = 0; j < count; j++) {
+    let w = values[from + j]!;
+    if (w > bound) {
+      w = bound;
+      clipped++;
+    } else if (w < -bound) {
+      w = -bound;
+      clipped++;
+    }
+    out[j] = factor * w;
+  }
+  out.fill(0, count);
+  return clipped;
+}

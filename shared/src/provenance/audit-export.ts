@@ -1,0 +1,153 @@
+/**
+ * The audit export: one self-contained file from which an auditor re-checks a federation offline.
+ * It is JSON Lines (one record a line) so that both writing and verifying stream with memory bounded
+ * by one update, however many rounds it holds:
+ *
+ *   header   format, version, the federation, the coordinator's ledger key, the CA certificate
+ *   site*    each site's certificate and signing key, as the coordinator reports them
+ *   entry*   every ledger entry in index order, byte-exact
+ *   blob*    for each update accepted into a sealed round, in ledger order: its bytes (base64), or
+ *            `absent` with the coordinator's reason when it no longer holds them (retention)
+ *   end      counts, so a truncated file is detected
+ *
+ * Nothing in an export is trusted by the verifier that it does not re-check: certificates and keys are
+ * cross-checked against the signed ledger, and blobs against the digests the sites signed.
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
+import { AuditExportFormatError } from '../errors.js';
+
+export const AUDIT_EXPORT_FORMAT = 'radfed-audit-export';
+export const AUDIT_EXPORT_VERSION = 1;
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex SHA-256');
+
+const headerSchema = z.object({
+  type: z.literal('header'),
+  format: z.literal(AUDIT_EXPORT_FORMAT),
+  version: z.literal(AUDIT_EXPORT_VERSION),
+  exportedAt: z.string(),
+  federationId: z.string().min(1),
+  federationName: z.string(),
+  /** The coordinator's Ed25519 ledger key, raw 32 bytes base64. */
+  coordinatorSigningKey: z.string().min(1),
+  caCertificatePem: z.string(),
+  /** The ledger head the coordinator reported when the export began. */
+  head: z.object({ index: z.number().int().min(-1), digest: z.string() }),
+});
+
+const siteSchema = z.object({
+  type: z.literal('site'),
+  siteId: z.string().min(1),
+  certificatePem: z.string(),
+  /** Raw Ed25519 key, base64. */
+  signingPublicKey: z.string(),
+  revoked: z.boolean(),
+});
+
+const entrySchema = z.object({
+  type: z.literal('entry'),
+  index: z.number().int().min(0),
+  kind: z.string().min(1),
+  payload: z.string(),
+  previousDigest: z.string(),
+  digest: z.string(),
+  signature: z.string(),
+  createdAt: z.string(),
+});
+
+const blobSchema = z.object({
+  type: z.literal('blob'),
+  /** What the blob is: an accepted update, or the HE public parameters of a key bundle. */
+  role: z.enum(['update', 'he-public-parameters']),
+  /** The ledger entry that records the blob's digest. */
+  entryIndex: z.number().int().min(0),
+  digest: hex64,
+  data: z.string().optional(),
+  absent: z.string().optional(),
+});
+
+const endSchema = z.object({
+  type: z.literal('end'),
+  entries: z.number().int().min(0),
+  blobs: z.number().int().min(0),
+});
+
+export type ExportHeader = z.infer<typeof headerSchema>;
+export type ExportSite = z.infer<typeof siteSchema>;
+export type ExportEntry = z.infer<typeof entrySchema>;
+export type ExportBlob = z.infer<typeof blobSchema>;
+export type ExportEnd = z.infer<typeof endSchema>;
+export type ExportRecord = ExportHeader | ExportSite | ExportEntry | ExportBlob | ExportEnd;
+
+const SCHEMAS = {
+  header: headerSchema,
+  site: siteSchema,
+  entry: entrySchema,
+  blob: blobSchema,
+  end: endSchema,
+} as const;
+
+/** One record as a line of the export (with its newline). */
+export function exportLine(record: ExportRecord): string {
+  return `${JSON.stringify(record)}\n`;
+}
+
+/**
+ * Reads an export file record by record, checking each line's shape, that it starts with a header of
+ * a version this build reads, and that it ends with a matching `end` record.
+ *
+ * @throws AuditExportFormatError naming the line that is wrong, or when the file is cut short.
+ */
+export async function* readAuditExport(path: string): AsyncGenerator<ExportRecord> {
+  const lines = createInterface({
+    input: createReadStream(path, { highWaterMark: 4 * 1024 * 1024 }),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
+  let line = 0;
+  let entries = 0;
+  let blobs = 0;
+  let ended = false;
+  for await (const text of lines) {
+    line++;
+    if (text.length === 0) continue;
+    if (ended) throw new AuditExportFormatError(`line ${line}: records follow the end record`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (cause) {
+      throw new AuditExportFormatError(`line ${line} is not JSON; the export is damaged`, { cause });
+    }
+    const type = (raw as { type?: unknown } | null)?.type;
+    const schema = typeof type === 'string' ? SCHEMAS[type as keyof typeof SCHEMAS] : undefined;
+    if (!schema) throw new AuditExportFormatError(`line ${line}: unknown record type ${JSON.stringify(type)}`);
+    if (line === 1 && type !== 'header') {
+      throw new AuditExportFormatError(`line 1 is not an export header; is this a ${AUDIT_EXPORT_FORMAT} file?`);
+    }
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new AuditExportFormatError(
+        `line ${line} (${type}): ${issue.path.join('.') || 'record'}: ${issue.message}`,
+      );
+    }
+    const record = parsed.data as ExportRecord;
+    if (record.type === 'header' && line !== 1) {
+      throw new AuditExportFormatError(`line ${line}: a second header; exports hold one federation`);
+    }
+    if (record.type === 'entry') entries++;
+    if (record.type === 'blob') blobs++;
+    if (record.type === 'end') {
+      if (record.entries !== entries || record.blobs !== blobs) {
+        throw new AuditExportFormatError(
+          `the end record counts ${record.entries} entries and ${record.blobs} blobs, but the file holds ${entries} and ${blobs}`,
+        );
+      }
+      ended = true;
+    }
+    yield record;
+  }
+  if (line === 0) throw new AuditExportFormatError(`${path} is empty`);
+  if (!ended) throw new AuditExportFormatError(`${path} ends without its end record; the export was cut short`);
+}

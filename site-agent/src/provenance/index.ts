@@ -1,0 +1,13 @@
+export {
+  listReceipts,
+  type StoredReceipt,
+  saveReceipt,
+  storedReceipt,
+  updateSigner,
+} from './receipts.js';
+export {
+  type ReceiptCheck,
+  type ReceiptsReport,
+  type VerifyReceiptsOptions,
+  verifyReceipts,
+} from './verify-receipts.js';
