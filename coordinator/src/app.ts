@@ -101,7 +101,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   // Retention runs when a round closes, from the event stream (any replica may run it; it is idempotent).
   const retentionSub = retention.enabled
     ? await bus.subscribe(async (event) => {
-        if (event.topic !== 'round.sealed' && event.topic !== 'round.failed' && event.topic !== 'round.cancelled')
+        if (
+          event.topic !== 'round.sealed' &&
+          event.topic !== 'round.failed' &&
+          event.topic !== 'round.cancelled'
+        )
           return;
         await retention.prune((event.payload as { federationId: string }).federationId);
       })

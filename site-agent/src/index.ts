@@ -18,4 +18,9 @@ export {
   TfjsTrainer,
   type Trainer,
 } from './training/index.js';
-export { SiteClient, UPLOAD_CHUNK_BYTES, type UpdateSigner, type UploadInput } from './transport/site-client.js';
+export {
+  SiteClient,
+  UPLOAD_CHUNK_BYTES,
+  type UpdateSigner,
+  type UploadInput,
+} from './transport/site-client.js';

@@ -113,7 +113,8 @@ async function main(argv: string[]): Promise<number> {
   }
 
   if (command === 'receipts verify') {
-    if (!values.export) throw new UsageError('receipts verify needs --export FILE (from `radfed audit export`).');
+    if (!values.export)
+      throw new UsageError('receipts verify needs --export FILE (from `radfed audit export`).');
     return receiptsVerifyCommand({
       stateDir,
       exportPath: values.export,

@@ -46,7 +46,10 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
     const build = (h: DatabaseHandle) => {
       const blobs = new LocalBlobStore({ root: blobDir });
       const ledger = new Ledger({
-        signingKey: { privateKeyPem: coordinatorKey.privateKeyPem, publicKeyRaw: coordinatorKey.publicKeyRaw },
+        signingKey: {
+          privateKeyPem: coordinatorKey.privateKeyPem,
+          publicKeyRaw: coordinatorKey.publicKeyRaw,
+        },
         now: () => now,
       });
       const engine = new RoundEngine({

@@ -17,13 +17,7 @@ import {
   startCoordinator,
   tlsFromPkiDir,
 } from '@radfed/coordinator';
-import {
-  AuditClient,
-  roundQueries,
-  runToEnd,
-  waitFor,
-  writeAuditExport,
-} from '@radfed/coordinator/testing';
+import { AuditClient, roundQueries, runToEnd, waitFor, writeAuditExport } from '@radfed/coordinator/testing';
 import {
   AuditServiceClient,
   channelCredentials,
@@ -41,7 +35,14 @@ import {
   signUpdate,
   silentLogger,
 } from '@radfed/shared';
-import { type AgentIdentity, enrol, SiteClient, saveReceipt, storedReceipt, updateSigner } from '@radfed/site-agent';
+import {
+  type AgentIdentity,
+  enrol,
+  SiteClient,
+  saveReceipt,
+  storedReceipt,
+  updateSigner,
+} from '@radfed/site-agent';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTempDatabase, type TempDatabase } from '../support/services.js';
@@ -167,7 +168,11 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
         token: inv.token,
         stateDir: join(dir, 'agents', name),
       });
-      const client = new SiteClient(address, { caCertPem: id.caCertPem, certPem: id.certPem, keyPem: id.tlsKeyPem });
+      const client = new SiteClient(address, {
+        caCertPem: id.caCertPem,
+        certPem: id.certPem,
+        keyPem: id.tlsKeyPem,
+      });
       sites.push({ id, client, commitment: createHash('sha256').update(name).digest('hex') });
     }
     await op.scheduleRounds(fedId, 3);
@@ -196,7 +201,9 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
       datasetCommitment: s.commitment,
     };
     // Signed with another site's key: the coordinator checks against the enrolled key.
-    const forged = await s.client.upload({ ...base, sign: updateSigner(sites[1]!.id.signingKeyPem) }).catch(RpcError.from);
+    const forged = await s.client
+      .upload({ ...base, sign: updateSigner(sites[1]!.id.signingKeyPem) })
+      .catch(RpcError.from);
     expect(forged).toBeInstanceOf(RpcError);
     expect((forged as RpcError).codeName).toBe('PERMISSION_DENIED');
     expect((forged as RpcError).message).toMatch(/does not verify against this site's enrolled signing key/);
@@ -277,9 +284,17 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
 
     // Pinning another key fails at the first entry.
     const stranger = generateSigningKeyPair().publicKeyRaw.toString('base64');
-    const wrongKey = await runToEnd(RADFED_BIN, ['audit', 'verify', join(dir, 'good.ndjson'), '--coordinator-key', stranger]);
+    const wrongKey = await runToEnd(RADFED_BIN, [
+      'audit',
+      'verify',
+      join(dir, 'good.ndjson'),
+      '--coordinator-key',
+      stranger,
+    ]);
     expect(wrongKey.code).toBe(1);
-    expect(wrongKey.out).toMatch(/FAILED at entry #0 \(federation.created\): is not signed by the coordinator's ledger key/);
+    expect(wrongKey.out).toMatch(
+      /FAILED at entry #0 \(federation.created\): is not signed by the coordinator's ledger key/,
+    );
 
     const receipts = await runToEnd(AGENT_BIN, [
       'receipts',
@@ -296,7 +311,11 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
 
   it('serves the ledger to auditors only: pages, stream, head, certificates, PROV-JSON', async () => {
     const all = await rows();
-    const raw = new AuditServiceClient(address, channelCredentials(tlsFromPkiDir(pkiDir, 'auditor')), channelOptions());
+    const raw = new AuditServiceClient(
+      address,
+      channelCredentials(tlsFromPkiDir(pkiDir, 'auditor')),
+      channelOptions(),
+    );
     const seen: number[] = [];
     let token = '';
     do {
@@ -332,9 +351,12 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
       channelCredentials({ caCertPem: s.caCertPem, certPem: s.certPem, keyPem: s.tlsKeyPem }),
       channelOptions(),
     );
-    const denied = await unaryCall(asSite, asSite.getLedgerHead, { federationId: fedId }, new Metadata()).catch(
-      RpcError.from,
-    );
+    const denied = await unaryCall(
+      asSite,
+      asSite.getLedgerHead,
+      { federationId: fedId },
+      new Metadata(),
+    ).catch(RpcError.from);
     expect((denied as RpcError).code).toBe(status.PERMISSION_DENIED);
     asSite.close();
 
@@ -354,13 +376,20 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
     ]);
     expect(prov.code, prov.out).toBe(0);
     const doc = JSON.parse(readFileSync(provPath, 'utf8'));
-    expect(Object.keys(doc.entity)).toEqual(expect.arrayContaining(['fed:model/v0', 'fed:model/v1', 'fed:model/v2']));
+    expect(Object.keys(doc.entity)).toEqual(
+      expect.arrayContaining(['fed:model/v0', 'fed:model/v1', 'fed:model/v2']),
+    );
     expect(doc.activity['fed:round/1']['radfed:state']).toBe('sealed');
     expect(doc.activity['fed:round/3']['radfed:state']).toBe('cancelled');
     expect(doc.agent[`fed:site/${sites[0]!.id.siteId}`]['prov:type']).toBe('prov:Organization');
     expect(doc.agent['fed:coordinator']['prov:type']).toBe('prov:SoftwareAgent');
-    const generated = Object.values(doc.wasGeneratedBy) as { 'prov:entity': string; 'prov:activity': string }[];
-    expect(generated).toContainEqual(expect.objectContaining({ 'prov:entity': 'fed:model/v2', 'prov:activity': 'fed:round/2' }));
+    const generated = Object.values(doc.wasGeneratedBy) as {
+      'prov:entity': string;
+      'prov:activity': string;
+    }[];
+    expect(generated).toContainEqual(
+      expect.objectContaining({ 'prov:entity': 'fed:model/v2', 'prov:activity': 'fed:round/2' }),
+    );
   });
 
   describe('tampering is caught and the entry named', () => {
@@ -368,11 +397,23 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
       const row = await entryOf('update.accepted');
       const i = row.payload.indexOf('"sampleCount":') + '"sampleCount":'.length;
       const changed = `${row.payload.slice(0, i)}${Number(row.payload[i]) === 9 ? 8 : Number(row.payload[i]) + 1}${row.payload.slice(i + 1)}`;
-      await sql.query('update ledger_entries set payload = $1 where federation_id = $2 and index = $3', [changed, fedId, row.index]);
+      await sql.query('update ledger_entries set payload = $1 where federation_id = $2 and index = $3', [
+        changed,
+        fedId,
+        row.index,
+      ]);
       try {
-        await expectFailureAt(row.index, 'update.accepted', /does not match its digest.*contents were changed/);
+        await expectFailureAt(
+          row.index,
+          'update.accepted',
+          /does not match its digest.*contents were changed/,
+        );
       } finally {
-        await sql.query('update ledger_entries set payload = $1 where federation_id = $2 and index = $3', [row.payload, fedId, row.index]);
+        await sql.query('update ledger_entries set payload = $1 where federation_id = $2 and index = $3', [
+          row.payload,
+          fedId,
+          row.index,
+        ]);
       }
     });
 
@@ -413,13 +454,25 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
 
     it('a deleted entry', async () => {
       const row = await entryOf('round.sealed');
-      await sql.query('delete from ledger_entries where federation_id = $1 and index = $2', [fedId, row.index]);
+      await sql.query('delete from ledger_entries where federation_id = $1 and index = $2', [
+        fedId,
+        row.index,
+      ]);
       try {
         await expectFailureAt(row.index, undefined, /is missing: the chain jumps/);
       } finally {
         await sql.query(
           'insert into ledger_entries (federation_id, index, kind, payload, previous_digest, digest, signature, created_at) values ($1,$2,$3,$4,$5,$6,$7,$8)',
-          [fedId, row.index, row.kind, row.payload, row.previous_digest, row.digest, row.signature, row.created_at],
+          [
+            fedId,
+            row.index,
+            row.kind,
+            row.payload,
+            row.previous_digest,
+            row.digest,
+            row.signature,
+            row.created_at,
+          ],
         );
       }
     });
@@ -427,7 +480,10 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
     it('two entries reordered', async () => {
       const row = await entryOf('update.accepted');
       const swap = async () => {
-        await sql.query('update ledger_entries set index = -1 where federation_id = $1 and index = $2', [fedId, row.index]);
+        await sql.query('update ledger_entries set index = -1 where federation_id = $1 and index = $2', [
+          fedId,
+          row.index,
+        ]);
         await sql.query('update ledger_entries set index = $2 where federation_id = $1 and index = $3', [
           fedId,
           row.index,
@@ -453,12 +509,23 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
         (p) => p.state === 'submitted',
       );
       const swapKeys = async (x: string | null, y: string | null) => {
-        await sql.query('update participants set update_key = $1 where round_id = $2 and site_id = $3', [x, roundId, a!.siteId]);
-        await sql.query('update participants set update_key = $1 where round_id = $2 and site_id = $3', [y, roundId, b!.siteId]);
+        await sql.query('update participants set update_key = $1 where round_id = $2 and site_id = $3', [
+          x,
+          roundId,
+          a!.siteId,
+        ]);
+        await sql.query('update participants set update_key = $1 where round_id = $2 and site_id = $3', [
+          y,
+          roundId,
+          b!.siteId,
+        ]);
       };
       await swapKeys(b!.updateKey, a!.updateKey);
       try {
-        const first = await entryOf('update.accepted', (p) => p.roundId === roundId && (p.siteId === a!.siteId || p.siteId === b!.siteId));
+        const first = await entryOf(
+          'update.accepted',
+          (p) => p.roundId === roundId && (p.siteId === a!.siteId || p.siteId === b!.siteId),
+        );
         await expectFailureAt(first.index, 'update.accepted', /does not hash to the digest site .* signed/);
       } finally {
         await swapKeys(a!.updateKey, b!.updateKey);
@@ -501,7 +568,10 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
       for (const row of before.filter((r) => r.index >= target.index)) {
         const payload =
           row.index === target.index
-            ? canonicalJson({ ...JSON.parse(row.payload), sampleCount: JSON.parse(row.payload).sampleCount + 1 })
+            ? canonicalJson({
+                ...JSON.parse(row.payload),
+                sampleCount: JSON.parse(row.payload).sampleCount + 1,
+              })
             : row.payload;
         const digest = ledgerEntryDigest({
           federationId: fedId,
@@ -518,7 +588,11 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
         previous = digest;
       }
       try {
-        const res = await expectFailureAt(target.index, 'update.accepted', /did not sign: its signature does not verify/);
+        const res = await expectFailureAt(
+          target.index,
+          'update.accepted',
+          /did not sign: its signature does not verify/,
+        );
         const owner = sites.find((s) => s.id.siteId === JSON.parse(target.payload).siteId)!;
         const receipts = await runToEnd(AGENT_BIN, [
           'receipts',
@@ -529,7 +603,9 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
           join(dir, 'agents', owner.id.siteName),
         ]);
         expect(receipts.code).toBe(1);
-        expect(receipts.out).toMatch(new RegExp(`entry #${target.index}: NOT BACKED: .*this site's signature`));
+        expect(receipts.out).toMatch(
+          new RegExp(`entry #${target.index}: NOT BACKED: .*this site's signature`),
+        );
       } finally {
         for (const row of before.filter((r) => r.index >= target.index)) {
           await sql.query(
@@ -585,7 +661,14 @@ describe('ciphertext retention: verify says which rounds it could recompute', ()
         token: (await op.inviteSite(fed.id, name)).token,
         stateDir: join(dir, 'agents', name),
       });
-      sites.push({ id, client: new SiteClient(address, { caCertPem: id.caCertPem, certPem: id.certPem, keyPem: id.tlsKeyPem }) });
+      sites.push({
+        id,
+        client: new SiteClient(address, {
+          caCertPem: id.caCertPem,
+          certPem: id.certPem,
+          keyPem: id.tlsKeyPem,
+        }),
+      });
     }
     await op.scheduleRounds(fed.id, 3);
     for (let number = 1; number <= 3; number++) {
@@ -606,9 +689,10 @@ describe('ciphertext retention: verify says which rounds it could recompute', ()
         });
       }
     }
-    const rows = () => coord.database.db.execute(
-      `select index, kind, payload from ledger_entries where federation_id = '${fed.id}' order by index` as never,
-    ) as Promise<{ rows: { index: number; kind: string; payload: string }[] }>;
+    const rows = () =>
+      coord.database.db.execute(
+        `select index, kind, payload from ledger_entries where federation_id = '${fed.id}' order by index` as never,
+      ) as Promise<{ rows: { index: number; kind: string; payload: string }[] }>;
     await waitFor('rounds 1 and 2 to be pruned', async () =>
       (await rows()).rows.filter((r) => r.kind === 'round.updates_pruned').length === 2 ? true : undefined,
     );
@@ -618,9 +702,13 @@ describe('ciphertext retention: verify says which rounds it could recompute', ()
     expect(summary).toMatchObject({ updates: 2, absent: 4 });
     const ok = await runToEnd(RADFED_BIN, ['audit', 'verify', path]);
     expect(ok.code, ok.out).toBe(0);
-    expect(ok.out).toMatch(/^1 +sealed +v0->v1 +2\/2 +10 +pruned +yes +updates deleted by retention \(entry #\d+\)/m);
+    expect(ok.out).toMatch(
+      /^1 +sealed +v0->v1 +2\/2 +10 +pruned +yes +updates deleted by retention \(entry #\d+\)/m,
+    );
     expect(ok.out).toMatch(/^3 +sealed +v2->v3 +2\/2 +10 +recomputed +yes/m);
-    expect(ok.out).toMatch(/recomputed exactly for 1 of 3 sealed rounds \(3\); not recomputable, updates deleted by retention: 1-2\./);
+    expect(ok.out).toMatch(
+      /recomputed exactly for 1 of 3 sealed rounds \(3\); not recomputable, updates deleted by retention: 1-2\./,
+    );
 
     // A retained update deleted behind the ledger's back is not retention: verify fails on it.
     const last = (await rows()).rows.filter((r) => r.kind === 'update.accepted').at(-1)!;

@@ -1,12 +1,14 @@
 /**
  * `pnpm bench:audit`: time and peak memory to export and to verify a federation's audit trail.
  *
- * Builds, in-process, a real coordinator (gRPC over TLS, the configured database, local blob files)
- * with a 3-site federation and N sealed rounds (default 1000) of signed updates, generated straight
- * through the round engine (no training) with every update retained. Then, each in its own process
- * so time and peak RSS are its own: `radfed audit export` (through AuditService, as an auditor) and
- * `radfed audit verify` (offline). The baseline, measured in the same run, is the floor for any
- * verifier: streaming the export file from disk through SHA-256 once.
+ * Builds a coordinator's store (the configured database, local blob files, its dev PKI and ledger
+ * key) holding a 3-site federation with N sealed rounds (default 1000) of signed updates, written
+ * in-process through the store and the engine's own ledger records (see sealed-rounds.ts; no
+ * training) with the federation's aggregator and every update retained. Then it starts a real
+ * coordinator (gRPC over TLS) on that store and runs, each in its own process so time and peak RSS
+ * are its own: `radfed audit export` (through AuditService, as an auditor) and `radfed audit verify`
+ * (offline). The baseline, measured in the same run, is the floor for any verifier: streaming the
+ * export file from disk through SHA-256 once.
  *
  * Options: --rounds N (1000), --sites N (3), --dir DIR (a temp dir, removed unless --keep),
  * --database-url URL (PostgreSQL; default embedded PGlite).
@@ -24,15 +26,19 @@ import {
   createCsr,
   generateKeyWrapKeyPair,
   generateSigningKeyPair,
-  type SignedUpdateFacts,
+  initDevPki,
   sha256Hex,
-  signedUpdateMessage,
-  signUpdate,
   silentLogger,
 } from '@radfed/shared';
+import { PresetAggregators } from '../aggregation/registry.js';
 import { startCoordinator } from '../app.js';
+import { LocalBlobStore } from '../blobs/local-blob-store.js';
 import { loadCoordinatorConfig } from '../config/config.js';
-import * as roundQ from '../store/queries/rounds.js';
+import { FederationService } from '../federations/service.js';
+import { Ledger } from '../ledger/ledger.js';
+import { loadCoordinatorSigningKey } from '../ledger/signing-key.js';
+import { openDatabase } from '../store/client.js';
+import { type BenchSite, writeSealedRound } from './sealed-rounds.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
@@ -69,10 +75,21 @@ async function main(): Promise<number> {
     },
     {},
   );
-  const coord = await startCoordinator(config, silentLogger);
+  // Build the store offline, then serve it: PGlite admits one process at a time.
+  const pki = await initDevPki(config.pkiDir);
+  const ledger = new Ledger({ signingKey: await loadCoordinatorSigningKey(config.pkiDir) });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: join(config.dataDir, 'db'),
+  });
+  const blobs = new LocalBlobStore({ root: config.blobDir });
+  const aggregators = new PresetAggregators(database.db);
+  const spec = builtinModelSpec();
+  let fedId: string;
+  let generateS: number;
   try {
-    const spec = builtinModelSpec();
-    const fed = await coord.federations.create({
+    const federations = new FederationService(database.db, pki.ca, ledger);
+    const fed = await federations.create({
       name: 'bench-audit',
       modelSpec: spec,
       hePreset: 'plaintext',
@@ -80,77 +97,65 @@ async function main(): Promise<number> {
       roundDeadlineSeconds: 7 * 24 * 3600,
       maxSamplesPerSite: 1000,
     });
-    const sites = [];
+    fedId = fed.id;
+    const sites: BenchSite[] = [];
     for (let i = 0; i < siteCount; i++) {
-      const { token } = await coord.federations.invite(fed.id, `site-${i}`);
+      const { token } = await federations.invite(fed.id, `site-${i}`);
       const signing = generateSigningKeyPair();
-      const { site } = await coord.federations.enrol({
+      const { site } = await federations.enrol({
         token,
         csrPem: (await createCsr({ commonName: `site-${i}` })).csrPem,
         signingPublicKey: signing.publicKeyRaw,
         keyWrapPublicKey: generateKeyWrapKeyPair().publicKeyRaw,
         agentVersion: 'bench',
       });
-      sites.push({ id: site.id, key: signing.privateKeyPem, commitment: sha256Hex(`dataset-${i}`) });
+      sites.push({
+        id: site.id,
+        signingKeyPem: signing.privateKeyPem,
+        datasetCommitment: sha256Hex(`dataset-${i}`),
+      });
     }
+    const aggregator = await aggregators.forFederation(fed);
     say(
       `RadFed audit benchmark: ${rounds} rounds x ${siteCount} sites, model ${spec.architecture} ` +
-        `(${fed.parameterCount} shared parameters, ${((fed.parameterCount * 8) / 2 ** 20).toFixed(2)} MiB per update), ` +
-        `plaintext aggregator, ${coord.database.driver}, ${cpus().length} cores, Node ${process.version}`,
+        `(${fed.parameterCount} shared parameters, ${(aggregator.updateBytes(fed.parameterCount) / 2 ** 20).toFixed(2)} MiB per update), ` +
+        `${aggregator.encoding} aggregator, ${database.driver}, ${cpus().length} cores, Node ${process.version}`,
     );
-
-    // Generate: each round opens, every site submits a signed update, the last one seals it.
-    const generated = performance.now();
-    await coord.engine.schedule(fed.id, rounds);
     const values64 = new Float64Array(fed.parameterCount);
+    const samples = (i: number) => 50 + i * 10;
+    const generated = performance.now();
     for (let r = 1; r <= rounds; r++) {
-      await coord.engine.tick();
-      const [round] = (await roundQ.listRoundsInStates(coord.database.db, ['open'])).filter(
-        (x) => x.federationId === fed.id,
-      );
-      if (round?.number !== r) throw new Error(`round ${r} did not open`);
-      for (const [i, s] of sites.entries()) {
-        const samples = 50 + i * 10;
-        for (let k = 0; k < values64.length; k++) values64[k] = samples * Math.sin(k * 0.001 + r * 0.37 + i);
-        const update = new Uint8Array(values64.buffer.slice(0));
-        const facts: SignedUpdateFacts = {
-          roundId: round.id,
-          modelVersion: round.modelVersion ?? 0,
-          updateDigest: sha256Hex(update),
-          datasetCommitment: s.commitment,
-          metrics: { loss: 1 / r },
-          sampleCount: samples,
-        };
-        await coord.engine.submit({
-          roundId: round.id,
-          siteId: s.id,
-          modelVersion: facts.modelVersion,
-          update,
-          digest: facts.updateDigest,
-          sampleCount: samples,
-          metrics: facts.metrics,
-          provenance: {
-            datasetCommitment: s.commitment,
-            signedPayload: signedUpdateMessage(facts).toString('utf8'),
-            siteSignature: signUpdate(s.key, facts).toString('base64'),
-          },
-        });
-      }
+      await writeSealedRound({
+        db: database.db,
+        blobs,
+        ledger,
+        aggregator,
+        federation: fed,
+        sites,
+        samples,
+        // n_i * w_i, different in every round and site.
+        update: (round, i) => {
+          for (let k = 0; k < values64.length; k++)
+            values64[k] = samples(i) * Math.sin(k * 0.001 + round * 0.37 + i);
+          return new Uint8Array(values64.buffer.slice(0));
+        },
+      });
       if (r % 100 === 0 || r === rounds) {
-        const s = (performance.now() - generated) / 1000;
-        say(`  generated ${r}/${rounds} sealed rounds in ${s.toFixed(0)} s`);
+        say(
+          `  wrote ${r}/${rounds} sealed rounds in ${((performance.now() - generated) / 1000).toFixed(0)} s`,
+        );
       }
     }
-    const generateS = (performance.now() - generated) / 1000;
+    generateS = (performance.now() - generated) / 1000;
+  } finally {
+    await aggregators.close();
+    await database.close();
+  }
 
+  const coord = await startCoordinator(config, silentLogger);
+  try {
     const out = join(dir, 'bench-audit.ndjson');
-    const exported = await child([
-      'export',
-      `127.0.0.1:${coord.port}`,
-      config.pkiDir,
-      fed.id,
-      out,
-    ]);
+    const exported = await child(['export', `127.0.0.1:${coord.port}`, config.pkiDir, fedId, out]);
     const size = statSync(out).size;
     const verified = await child(['verify', out]);
     if (!verified.ok || verified.recomputed !== rounds) {
@@ -160,8 +165,10 @@ async function main(): Promise<number> {
 
     const mib = size / 2 ** 20;
     say('');
-    say(`generate ${rounds} sealed rounds (not measured work; setup): ${generateS.toFixed(1)} s`);
-    say(`export file: ${mib.toFixed(0)} MiB, ${exported.entries} ledger entries, ${exported.updates} updates`);
+    say(`setup, not measured: writing ${rounds} sealed rounds took ${generateS.toFixed(1)} s`);
+    say(
+      `export file: ${mib.toFixed(0)} MiB, ${exported.entries} ledger entries, ${exported.updates} updates`,
+    );
     say('');
     say('step                                  time      peak RSS   throughput    vs baseline');
     const line = (name: string, ms: number, rss: number | undefined) =>
@@ -205,7 +212,8 @@ function child(args: string[]): Promise<StepResult> {
 async function hashFile(path: string): Promise<number> {
   const started = performance.now();
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 }))
+    hash.update(chunk as Buffer);
   hash.digest();
   return performance.now() - started;
 }
@@ -213,7 +221,9 @@ async function hashFile(path: string): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`bench:audit failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `bench:audit failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exit(1);
   },
 );

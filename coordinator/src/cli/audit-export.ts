@@ -12,6 +12,7 @@ import {
   channelCredentials,
   channelOptions,
   type DownloadBlobResponse,
+  type DownloadBlobsResponse,
   type GetLedgerHeadResponse,
   type LedgerEntry,
   RpcError,
@@ -30,8 +31,11 @@ import {
 import type { UpdateAcceptedPayload } from '../ledger/kinds.js';
 import { provDocument } from '../ledger/prov.js';
 
-/** Blob downloads kept in flight at once (written in ledger order regardless). */
-const DOWNLOADS_IN_FLIGHT = 4;
+/** HTTP/2 receive window of the audit client's connection and streams. */
+const FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
+
+/** Blobs asked for per DownloadBlobs call: one lookup on the coordinator per batch. */
+const BLOBS_PER_CALL = 100;
 
 export interface ExportSummary {
   path: string;
@@ -50,8 +54,12 @@ export class AuditClient {
   private readonly client: AuditServiceClient;
 
   constructor(address: string, tls: TlsMaterial) {
-    // Update chunks are 256 KiB; the default bound leaves room.
-    this.client = new AuditServiceClient(address, channelCredentials(tls), channelOptions());
+    // A wide HTTP/2 flow-control window: the default 64 KiB makes bulk blob downloads wait a round
+    // trip per window, which a busy event loop on either side stretches to milliseconds.
+    this.client = new AuditServiceClient(address, channelCredentials(tls), {
+      ...channelOptions(),
+      'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
+    });
   }
 
   close(): void {
@@ -67,25 +75,95 @@ export class AuditClient {
   }
 
   /** Calls `onEntry` for each entry from `fromIndex` to the head as of the call. */
-  async streamLedger(federation: string, fromIndex: number, onEntry: (e: LedgerEntry) => Promise<void>): Promise<void> {
+  async streamLedger(
+    federation: string,
+    fromIndex: number,
+    onEntry: (e: LedgerEntry) => Promise<void>,
+  ): Promise<void> {
     const call = this.client.streamLedger({ federationId: federation, fromIndex: BigInt(fromIndex) });
     let pending = Promise.resolve();
     await new Promise<void>((resolve, reject) => {
       call.on('data', (msg: StreamLedgerResponse) => {
         call.pause();
-        pending = pending.then(() => onEntry(msg.entry!)).then(
+        pending = pending
+          .then(() => onEntry(msg.entry!))
+          .then(
+            () => {
+              call.resume();
+            },
+            (err: unknown) => {
+              call.cancel();
+              reject(err);
+            },
+          );
+      });
+      call.on('end', () => pending.then(resolve, reject));
+      call.on('error', (err) => reject(RpcError.from(err)));
+    });
+  }
+
+  /**
+   * Downloads many blobs by digest in one call, handing each to `onBlob` in the order asked (the
+   * stream pauses while `onBlob` runs, so memory holds one blob).
+   */
+  async blobs(
+    federation: string,
+    digests: string[],
+    onBlob: (item: number, got: { data: Buffer } | { absent: string }) => Promise<void>,
+  ): Promise<void> {
+    const call = this.client.downloadBlobs({
+      federationId: federation,
+      digests: digests.map((x) => Buffer.from(x, 'hex')),
+    });
+    let parts: Buffer[] = [];
+    let received = 0;
+    let expected = 0;
+    let pending = Promise.resolve();
+    const hand = (item: number, got: { data: Buffer } | { absent: string }) => {
+      expected++;
+      call.pause();
+      pending = pending
+        .then(() => onBlob(item, got))
+        .then(
           () => {
             call.resume();
           },
           (err: unknown) => {
             call.cancel();
-            reject(err);
+            throw err;
           },
         );
+    };
+    await new Promise<void>((resolve, reject) => {
+      call.on('data', (msg: DownloadBlobsResponse) => {
+        if (msg.item !== expected) {
+          call.cancel();
+          reject(new Error(`blob ${msg.item} arrived where ${expected} belongs`));
+          return;
+        }
+        if (msg.absent) return hand(msg.item, { absent: msg.absent });
+        const chunk = msg.chunk!;
+        if (Number(chunk.offset) !== received) {
+          call.cancel();
+          reject(new Error(`blob ${msg.item}: chunk at ${chunk.offset} arrived out of order`));
+          return;
+        }
+        parts.push(chunk.data);
+        received += chunk.data.length;
+        if (received === Number(msg.totalBytes)) {
+          const data = Buffer.concat(parts, received);
+          parts = [];
+          received = 0;
+          hand(msg.item, { data });
+        }
       });
       call.on('end', () => pending.then(resolve, reject));
       call.on('error', (err) => reject(RpcError.from(err)));
     });
+    await pending;
+    if (expected !== digests.length) {
+      throw new Error(`the coordinator sent ${expected} of the ${digests.length} blobs asked for`);
+    }
   }
 
   /** Downloads a blob by digest; undefined with the coordinator's reason when it holds none. */
@@ -139,7 +217,11 @@ export function entryFromProto(federationId: string, e: LedgerEntry): LedgerEntr
  * entry up to the head reported at the start, then the stored update of every update accepted into a
  * sealed round, in ledger order (or why it is absent), and the end record. Streams throughout.
  */
-export async function writeAuditExport(client: AuditClient, federation: string, path: string): Promise<ExportSummary> {
+export async function writeAuditExport(
+  client: AuditClient,
+  federation: string,
+  path: string,
+): Promise<ExportSummary> {
   const head = await client.head(federation);
   const federationId = head.federationId;
   const certs = await client.certificates(federationId);
@@ -201,23 +283,25 @@ export async function writeAuditExport(client: AuditClient, federation: string, 
       }
     });
     let blobs = 0;
-    for (const b of bundles) {
-      const got = await client.blob(federationId, b.digest);
-      await write({ type: 'blob', role: 'he-public-parameters', entryIndex: b.index, digest: b.digest, ...encoded(got) });
-      blobs++;
-    }
-    const wanted = updates.filter((u) => sealed.has(u.roundId));
-    const inFlight: Promise<{ data: Buffer } | { absent: string }>[] = [];
-    for (let i = 0; i < wanted.length; i++) {
-      while (inFlight.length < DOWNLOADS_IN_FLIGHT && i + inFlight.length < wanted.length) {
-        inFlight.push(client.blob(federationId, wanted[i + inFlight.length]!.digest));
-      }
-      const got = await inFlight.shift()!;
-      const u = wanted[i]!;
-      if ('data' in got) summary.updates++;
-      else summary.absent++;
-      await write({ type: 'blob', role: 'update', entryIndex: u.index, digest: u.digest, ...encoded(got) });
-      blobs++;
+    const wanted = [
+      ...bundles.map((b) => ({ ...b, role: 'he-public-parameters' as const })),
+      ...updates.filter((u) => sealed.has(u.roundId)).map((u) => ({ ...u, role: 'update' as const })),
+    ];
+    for (let at = 0; at < wanted.length; at += BLOBS_PER_CALL) {
+      const batch = wanted.slice(at, at + BLOBS_PER_CALL);
+      await client.blobs(
+        federationId,
+        batch.map((b) => b.digest),
+        async (item, got) => {
+          const b = batch[item]!;
+          if (b.role === 'update') {
+            if ('data' in got) summary.updates++;
+            else summary.absent++;
+          }
+          await write({ type: 'blob', role: b.role, entryIndex: b.index, digest: b.digest, ...encoded(got) });
+          blobs++;
+        },
+      );
     }
     await write({ type: 'end', entries: summary.entries, blobs });
   } finally {

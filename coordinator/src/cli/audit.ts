@@ -65,7 +65,8 @@ export async function auditMain(argv: string[]): Promise<number> {
       report = await verifyAuditExport(target, pinned ? { coordinatorKey: pinned } : {});
     } catch (err) {
       if (err instanceof AuditExportFormatError) throw new AuditUsageError(`${target}: ${err.message}`);
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AuditUsageError(`No such file: ${target}`);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new AuditUsageError(`No such file: ${target}`);
       throw err;
     }
     process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderVerifyReport(report));
@@ -81,7 +82,9 @@ export async function auditMain(argv: string[]): Promise<number> {
         if (values.format === 'prov') {
           const out = values.out ?? `${target}-prov.json`;
           const r = await writeProvExport(client, target, out);
-          process.stdout.write(`Wrote the lineage of ${r.entries} ledger entries as W3C PROV-JSON to ${r.path}.\n`);
+          process.stdout.write(
+            `Wrote the lineage of ${r.entries} ledger entries as W3C PROV-JSON to ${r.path}.\n`,
+          );
           return 0;
         }
         if (values.format !== 'ndjson') {
@@ -137,17 +140,27 @@ export function renderVerifyReport(r: VerifyReport): string {
   );
   lines.push(
     `Coordinator ledger key: sha256 ${r.coordinatorKeyFingerprint} ` +
-      (r.keyPinned ? '(pinned with --coordinator-key)' : '(taken from the export; compare it, or pin it with --coordinator-key)'),
+      (r.keyPinned
+        ? '(pinned with --coordinator-key)'
+        : '(taken from the export; compare it, or pin it with --coordinator-key)'),
   );
   lines.push('');
-  const aggregate = { yes: 'recomputed', pruned: 'pruned', missing: 'MISSING', mismatch: 'MISMATCH', 'n/a': '-' };
+  const aggregate = {
+    yes: 'recomputed',
+    pruned: 'pruned',
+    missing: 'MISSING',
+    mismatch: 'MISMATCH',
+    'n/a': '-',
+  };
   lines.push(
     table(
       ['round', 'state', 'model', 'sites', 'samples', 'aggregate', 'ok', 'note'],
       r.rounds.map((x) => [
         x.number,
         x.state,
-        x.resultModelVersion !== undefined ? `v${x.modelVersion}->v${x.resultModelVersion}` : `v${x.modelVersion}`,
+        x.resultModelVersion !== undefined
+          ? `v${x.modelVersion}->v${x.resultModelVersion}`
+          : `v${x.modelVersion}`,
         `${x.accepted}/${x.invited}`,
         x.samples,
         aggregate[x.recomputed],

@@ -226,6 +226,14 @@ export class KeyCustodyService {
           custodianSiteId: site.id,
           wrappedSiteIds: ids,
         });
+        // The ledger pins the key every later ciphertext is under, with the custodian's signature.
+        await this.federations.ledger.append(tx, fed.id, 'key_bundle.published', {
+          custodianSiteId: site.id,
+          presetHash: input.presetHash,
+          publicParametersDigest: keyId,
+          custodianSignature: Buffer.from(input.custodianSignature).toString('base64'),
+          wrappedForSiteIds: [...ids].sort(),
+        });
       } else if (ids.length > 0) {
         await emit(tx, 'he.keys_wrapped', {
           federationId: fed.id,

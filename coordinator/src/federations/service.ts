@@ -63,7 +63,8 @@ export class FederationService {
   constructor(
     private readonly db: Db,
     private readonly ca: CertificateAuthority,
-    private readonly ledger: Ledger,
+    /** The federation's signed ledger (key custody records key bundles in it too). */
+    readonly ledger: Ledger,
     private readonly onCommit: () => void = () => {},
     private readonly now: () => Date = () => new Date(),
   ) {}

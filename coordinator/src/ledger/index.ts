@@ -8,6 +8,8 @@ export {
 export { hePresetHash } from './he-preset.js';
 export * from './kinds.js';
 export { entryRecord, Ledger, type LedgerOptions, type LedgerSlot } from './ledger.js';
+export { type Finding, LedgerAudit } from './ledger-audit.js';
+export { type ProvDocument, provDocument } from './prov.js';
 export { type IssuedReceipt, receiptFromEntry } from './receipts.js';
 export { type RetentionOptions, UpdateRetention } from './retention.js';
 export {
@@ -15,6 +17,10 @@ export {
   type CoordinatorSigningKey,
   loadCoordinatorSigningKey,
 } from './signing-key.js';
-export { type Finding, LedgerAudit } from './ledger-audit.js';
-export { type ProvDocument, provDocument } from './prov.js';
-export { type Recomputed, type RoundVerdict, type VerifyOptions, type VerifyReport, verifyAuditExport } from './verify.js';
+export {
+  type Recomputed,
+  type RoundVerdict,
+  type VerifyOptions,
+  type VerifyReport,
+  verifyAuditExport,
+} from './verify.js';

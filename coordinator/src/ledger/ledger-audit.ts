@@ -1,10 +1,12 @@
 import {
   canonicalJson,
+  keyBundleStatement,
   type LedgerEntryRecord,
   type ModelSpec,
   merkleRoot,
   sha256Hex,
   sharedParameterCount,
+  verify,
   verifyReceipt,
   verifyUpdateSignature,
 } from '@radfed/shared';
@@ -100,20 +102,28 @@ export class LedgerAudit {
   /** Checks and applies one entry (whose chain position and signature were checked already). */
   apply(entry: LedgerEntryRecord): void {
     const fail = (message: string) => this.fail(entry.index, entry.kind, message);
-    if (!isLedgerEntryKind(entry.kind)) return fail(`is of a kind this verifier does not know`);
+    if (!isLedgerEntryKind(entry.kind)) {
+      fail(`is of a kind this verifier does not know`);
+      return;
+    }
     if (entry.index === 0 && entry.kind !== 'federation.created') {
-      return fail('starts the chain, but a chain must start with federation.created');
+      fail('starts the chain, but a chain must start with federation.created');
+      return;
     }
     let raw: unknown;
     try {
       raw = JSON.parse(entry.payload);
     } catch {
-      return fail('has a payload that is not JSON');
+      fail('has a payload that is not JSON');
+      return;
     }
     const parsed = PAYLOAD_SCHEMAS[entry.kind].safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      return fail(`is not a well-formed ${entry.kind} record (${issue.path.join('.') || 'payload'}: ${issue.message})`);
+      fail(
+        `is not a well-formed ${entry.kind} record (${issue.path.join('.') || 'payload'}: ${issue.message})`,
+      );
+      return;
     }
     this.dispatch(entry, entry.kind, parsed.data, fail);
   }
@@ -126,27 +136,47 @@ export class LedgerAudit {
   ): void {
     const p = payload as LedgerPayloads[LedgerEntryKind];
     switch (kind) {
-      case 'federation.created':
-        return this.created(entry, p as LedgerPayloads['federation.created'], fail);
-      case 'site.enrolled':
-        return this.enrolled(entry, p as LedgerPayloads['site.enrolled'], fail);
-      case 'site.revoked':
-        return this.revoked(entry, p as LedgerPayloads['site.revoked'], fail);
-      case 'key_bundle.published':
-        return this.keyBundle(entry, p as LedgerPayloads['key_bundle.published'], fail);
-      case 'round.opened':
-        return this.opened(entry, p as LedgerPayloads['round.opened'], fail);
-      case 'update.accepted':
-        return this.accepted(entry, p as LedgerPayloads['update.accepted'], fail);
-      case 'round.sealed':
-        return this.sealed(entry, p as LedgerPayloads['round.sealed'], fail);
+      case 'federation.created': {
+        this.created(entry, p as LedgerPayloads['federation.created'], fail);
+        return;
+      }
+      case 'site.enrolled': {
+        this.enrolled(entry, p as LedgerPayloads['site.enrolled'], fail);
+        return;
+      }
+      case 'site.revoked': {
+        this.revoked(entry, p as LedgerPayloads['site.revoked'], fail);
+        return;
+      }
+      case 'key_bundle.published': {
+        this.keyBundle(entry, p as LedgerPayloads['key_bundle.published'], fail);
+        return;
+      }
+      case 'round.opened': {
+        this.opened(entry, p as LedgerPayloads['round.opened'], fail);
+        return;
+      }
+      case 'update.accepted': {
+        this.accepted(entry, p as LedgerPayloads['update.accepted'], fail);
+        return;
+      }
+      case 'round.sealed': {
+        this.sealed(entry, p as LedgerPayloads['round.sealed'], fail);
+        return;
+      }
       case 'round.failed':
-      case 'round.cancelled':
-        return this.closed(entry, kind, p as LedgerPayloads['round.failed'], fail);
-      case 'round.updates_pruned':
-        return this.pruned(entry, p as LedgerPayloads['round.updates_pruned'], fail);
-      default:
-        return fail('is of a kind this verifier does not know');
+      case 'round.cancelled': {
+        this.closed(entry, kind, p as LedgerPayloads['round.failed'], fail);
+        return;
+      }
+      case 'round.updates_pruned': {
+        this.pruned(entry, p as LedgerPayloads['round.updates_pruned'], fail);
+        return;
+      }
+      default: {
+        fail('is of a kind this verifier does not know');
+        return;
+      }
     }
   }
 
@@ -155,12 +185,16 @@ export class LedgerAudit {
     p: LedgerPayloads['federation.created'],
     fail: (m: string) => void,
   ): void {
-    if (entry.index !== 0 || this.federation) return fail('creates the federation a second time');
+    if (entry.index !== 0 || this.federation) {
+      fail('creates the federation a second time');
+      return;
+    }
     this.federation = p;
     if (p.federationId !== this.federationId) {
       fail(`creates federation ${p.federationId}, but the export is of ${this.federationId}`);
     }
-    if (sha256Hex(canonicalJson(p.spec)) !== p.specHash) fail('records a spec hash that is not the hash of its spec');
+    if (sha256Hex(canonicalJson(p.spec)) !== p.specHash)
+      fail('records a spec hash that is not the hash of its spec');
     if (p.spec.name !== p.name || p.spec.hePreset !== p.hePreset) {
       fail('records a name or HE preset that differs from its spec');
     }
@@ -175,7 +209,7 @@ export class LedgerAudit {
       fail('records a model spec this verifier cannot read');
     }
     if (p.coordinatorSigningKey !== Buffer.from(this.coordinatorKey).toString('base64')) {
-      fail("names a coordinator key other than the one this ledger is verified against");
+      fail('names a coordinator key other than the one this ledger is verified against');
     }
     const minSites = p.spec.minSites;
     const maxSamples = p.spec.maxSamplesPerSite;
@@ -183,8 +217,15 @@ export class LedgerAudit {
     if (typeof maxSamples === 'number') this.maxSamples = maxSamples;
   }
 
-  private enrolled(entry: LedgerEntryRecord, p: LedgerPayloads['site.enrolled'], fail: (m: string) => void): void {
-    if (this.sites.has(p.siteId)) return fail(`enrols site ${p.siteId} a second time`);
+  private enrolled(
+    entry: LedgerEntryRecord,
+    p: LedgerPayloads['site.enrolled'],
+    fail: (m: string) => void,
+  ): void {
+    if (this.sites.has(p.siteId)) {
+      fail(`enrols site ${p.siteId} a second time`);
+      return;
+    }
     const signingKey = Buffer.from(p.signingPublicKey, 'base64');
     if (signingKey.length !== 32) fail(`records a signing key for ${p.siteId} that is not 32 bytes`);
     this.sites.set(p.siteId, {
@@ -196,9 +237,16 @@ export class LedgerAudit {
     });
   }
 
-  private revoked(entry: LedgerEntryRecord, p: LedgerPayloads['site.revoked'], fail: (m: string) => void): void {
+  private revoked(
+    entry: LedgerEntryRecord,
+    p: LedgerPayloads['site.revoked'],
+    fail: (m: string) => void,
+  ): void {
     const site = this.sites.get(p.siteId);
-    if (!site) return fail(`revokes site ${p.siteId}, which the ledger never enrolled`);
+    if (!site) {
+      fail(`revokes site ${p.siteId}, which the ledger never enrolled`);
+      return;
+    }
     site.revokedIndex ??= entry.index;
   }
 
@@ -209,11 +257,34 @@ export class LedgerAudit {
   ): void {
     const problem = this.siteProblem(p.custodianSiteId);
     if (problem) fail(`is published by a custodian that ${problem}`);
+    if (this.federation && p.presetHash !== this.federation.hePresetHash) {
+      fail("publishes a key for another HE preset than the federation's");
+    }
+    const custodian = this.sites.get(p.custodianSiteId);
+    const claim = {
+      federationId: this.federationId,
+      custodianSiteId: p.custodianSiteId,
+      presetHash: p.presetHash,
+      keyId: p.publicParametersDigest,
+    };
+    if (
+      custodian &&
+      !safeVerify(() => verify(custodian.signingKey, keyBundleStatement(claim), b64(p.custodianSignature)))
+    ) {
+      fail(`carries a key bundle signature that is not custodian ${p.custodianSiteId}'s`);
+    }
     this.keyBundles.set(entry.index, p.publicParametersDigest);
   }
 
-  private opened(entry: LedgerEntryRecord, p: LedgerPayloads['round.opened'], fail: (m: string) => void): void {
-    if (this.rounds.has(p.roundId)) return fail(`opens round ${p.number} (${p.roundId}) a second time`);
+  private opened(
+    entry: LedgerEntryRecord,
+    p: LedgerPayloads['round.opened'],
+    fail: (m: string) => void,
+  ): void {
+    if (this.rounds.has(p.roundId)) {
+      fail(`opens round ${p.number} (${p.roundId}) a second time`);
+      return;
+    }
     if (this.open) fail(`opens round ${p.number} while round ${this.open.number} is still open`);
     if (p.number <= this.lastNumber) fail(`opens round ${p.number} after round ${this.lastNumber}`);
     if (p.modelVersion !== this.modelVersion) {
@@ -246,21 +317,29 @@ export class LedgerAudit {
     this.lastNumber = Math.max(this.lastNumber, p.number);
   }
 
-  private accepted(entry: LedgerEntryRecord, p: LedgerPayloads['update.accepted'], fail: (m: string) => void): void {
+  private accepted(
+    entry: LedgerEntryRecord,
+    p: LedgerPayloads['update.accepted'],
+    fail: (m: string) => void,
+  ): void {
     const round = this.rounds.get(p.roundId);
-    if (!round || round.state !== 'open') {
-      return fail(`accepts an update to round ${p.roundNumber}, which is ${round ? round.state : 'not open'}`);
+    if (round?.state !== 'open') {
+      fail(`accepts an update to round ${p.roundNumber}, which is ${round ? round.state : 'not open'}`);
+      return;
     }
     const who = `site ${p.siteId}`;
     const problem = this.siteProblem(p.siteId);
     if (problem) fail(`accepts an update from ${who}, which ${problem}`);
-    if (!round.invited.has(p.siteId)) fail(`accepts an update from ${who}, which round ${round.number} did not invite`);
+    if (!round.invited.has(p.siteId))
+      fail(`accepts an update from ${who}, which round ${round.number} did not invite`);
     if (round.accepted.some((u) => u.siteId === p.siteId)) {
       fail(`accepts a second update from ${who} in round ${round.number}`);
     }
     if (p.roundNumber !== round.number) fail(`names round number ${p.roundNumber} for round ${round.number}`);
     if (p.modelVersion !== round.modelVersion) {
-      fail(`records an update trained from version ${p.modelVersion} in a round on version ${round.modelVersion}`);
+      fail(
+        `records an update trained from version ${p.modelVersion} in a round on version ${round.modelVersion}`,
+      );
     }
     if (this.federation && p.encoding !== this.federation.updateEncoding) {
       fail(`records encoding "${p.encoding}", but the federation takes "${this.federation.updateEncoding}"`);
@@ -279,7 +358,10 @@ export class LedgerAudit {
     };
     if (!p.siteSignature) {
       fail(`records an update ${who} did not sign`);
-    } else if (site && !safeVerify(() => verifyUpdateSignature(site.signingKey, signed, b64(p.siteSignature)))) {
+    } else if (
+      site &&
+      !safeVerify(() => verifyUpdateSignature(site.signingKey, signed, b64(p.siteSignature)))
+    ) {
       fail(`records facts that ${who} did not sign: its signature does not verify over them`);
     }
     const receipt = {
@@ -305,10 +387,15 @@ export class LedgerAudit {
     this.updates.set(entry.index, update);
   }
 
-  private sealed(entry: LedgerEntryRecord, p: LedgerPayloads['round.sealed'], fail: (m: string) => void): void {
+  private sealed(
+    entry: LedgerEntryRecord,
+    p: LedgerPayloads['round.sealed'],
+    fail: (m: string) => void,
+  ): void {
     const round = this.rounds.get(p.roundId);
-    if (!round || round.state !== 'open') {
-      return fail(`seals round ${p.number}, which is ${round ? round.state : 'not open'}`);
+    if (round?.state !== 'open') {
+      fail(`seals round ${p.number}, which is ${round ? round.state : 'not open'}`);
+      return;
     }
     this.close(round, 'sealed', entry.index);
     round.resultModelVersion = p.resultModelVersion;
@@ -319,16 +406,23 @@ export class LedgerAudit {
         `includes sites [${p.includedSiteIds.join(', ')}], but the ledger accepted updates from [${included.join(', ')}]`,
       );
     }
-    if (included.length < this.minSites) fail(`seals with ${included.length} updates, below the quorum of ${this.minSites}`);
+    if (included.length < this.minSites)
+      fail(`seals with ${included.length} updates, below the quorum of ${this.minSites}`);
     if (p.totalSamples !== round.totalSamples) {
       fail(`records ${p.totalSamples} samples, but its accepted updates hold ${round.totalSamples}`);
     }
-    const bySite = [...round.accepted].sort((a, b) => (a.siteId < b.siteId ? -1 : a.siteId > b.siteId ? 1 : 0));
+    const bySite = [...round.accepted].sort((a, b) =>
+      a.siteId < b.siteId ? -1 : a.siteId > b.siteId ? 1 : 0,
+    );
     const root = merkleRoot(bySite.map((u) => Buffer.from(u.digest, 'hex'))).toString('hex');
-    if (root !== p.updatesMerkleRoot) fail('records a Merkle root that is not the root of its accepted update digests');
-    if (p.modelVersion !== round.modelVersion) fail(`names version ${p.modelVersion} for a round on ${round.modelVersion}`);
+    if (root !== p.updatesMerkleRoot)
+      fail('records a Merkle root that is not the root of its accepted update digests');
+    if (p.modelVersion !== round.modelVersion)
+      fail(`names version ${p.modelVersion} for a round on ${round.modelVersion}`);
     if (p.resultModelVersion !== this.modelVersion + 1) {
-      fail(`produces model version ${p.resultModelVersion}, but the next version is ${this.modelVersion + 1}`);
+      fail(
+        `produces model version ${p.resultModelVersion}, but the next version is ${this.modelVersion + 1}`,
+      );
     }
     this.modelVersion = Math.max(this.modelVersion, p.resultModelVersion);
   }
@@ -361,11 +455,14 @@ export class LedgerAudit {
       this.rounds.set(p.roundId, round);
       this.lastNumber = Math.max(this.lastNumber, p.number);
     }
-    if (!round || round.state !== 'open') {
-      return fail(`closes round ${p.number}, which is ${round ? round.state : 'not open'}`);
+    if (round?.state !== 'open') {
+      fail(`closes round ${p.number}, which is ${round ? round.state : 'not open'}`);
+      return;
     }
     if (state === 'failed' && round.accepted.length >= this.minSites) {
-      fail(`fails round ${p.number} although ${round.accepted.length} sites submitted (quorum ${this.minSites})`);
+      fail(
+        `fails round ${p.number} although ${round.accepted.length} sites submitted (quorum ${this.minSites})`,
+      );
     }
     this.close(round, state, entry.index);
     round.reason = p.reason;
@@ -378,7 +475,8 @@ export class LedgerAudit {
   ): void {
     const round = this.rounds.get(p.roundId);
     if (!round || round.state === 'open') {
-      return fail(`prunes the updates of round ${p.number}, which is ${round ? 'still open' : 'unknown'}`);
+      fail(`prunes the updates of round ${p.number}, which is ${round ? 'still open' : 'unknown'}`);
+      return;
     }
     const accepted = new Set(round.accepted.map((u) => u.siteId));
     const stray = p.siteIds.filter((s) => !accepted.has(s));

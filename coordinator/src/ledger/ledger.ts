@@ -2,8 +2,8 @@ import {
   canonicalJson,
   GENESIS_DIGEST,
   type LedgerEntryRecord,
-  type ReceiptFacts,
   ledgerEntryDigest,
+  type ReceiptFacts,
   signLedgerDigest,
   signReceipt,
 } from '@radfed/shared';

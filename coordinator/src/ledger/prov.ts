@@ -23,7 +23,10 @@ export interface ProvDocument {
  *
  * This is a view for lineage tools, not a proof: `radfed audit verify` checks the ledger it is made of.
  */
-export function provDocument(federation: { id: string; name: string }, entries: LedgerEntryRecord[]): ProvDocument {
+export function provDocument(
+  federation: { id: string; name: string },
+  entries: LedgerEntryRecord[],
+): ProvDocument {
   const doc: ProvDocument = {
     prefix: {
       radfed: 'https://radfed.dev/ns/provenance#',
@@ -41,7 +44,10 @@ export function provDocument(federation: { id: string; name: string }, entries: 
     wasInformedBy: {},
   };
   let n = 0;
-  const relation = (kind: Exclude<keyof ProvDocument, 'prefix' | 'entity' | 'activity' | 'agent'>, body: object) => {
+  const relation = (
+    kind: Exclude<keyof ProvDocument, 'prefix' | 'entity' | 'activity' | 'agent'>,
+    body: object,
+  ) => {
     n++;
     doc[kind][`_:${kind}${n}`] = body as Record<string, unknown>;
   };
@@ -109,7 +115,11 @@ export function provDocument(federation: { id: string; name: string }, entries: 
           'radfed:ledgerIndex': entry.index,
         };
         relation('wasAssociatedWith', { 'prov:activity': round(r.number), 'prov:agent': coordinator });
-        relation('used', { 'prov:activity': round(r.number), 'prov:entity': model(r.modelVersion), 'prov:time': at });
+        relation('used', {
+          'prov:activity': round(r.number),
+          'prov:entity': model(r.modelVersion),
+          'prov:time': at,
+        });
         break;
       }
       case 'update.accepted': {
@@ -117,7 +127,10 @@ export function provDocument(federation: { id: string; name: string }, entries: 
         const training = `fed:training/${u.roundNumber}/${u.siteId}`;
         const update = `fed:update/${u.roundNumber}/${u.siteId}`;
         const dataset = `dataset:${u.datasetCommitment}`;
-        doc.entity[dataset] ??= { 'prov:type': 'radfed:DatasetCommitment', 'radfed:merkleRoot': u.datasetCommitment };
+        doc.entity[dataset] ??= {
+          'prov:type': 'radfed:DatasetCommitment',
+          'radfed:merkleRoot': u.datasetCommitment,
+        };
         doc.activity[training] = { 'prov:type': 'radfed:LocalTraining', 'prov:endTime': at };
         doc.entity[update] = {
           'prov:type': 'radfed:Update',
@@ -153,8 +166,15 @@ export function provDocument(federation: { id: string; name: string }, entries: 
           'radfed:ledgerIndex': entry.index,
           'prov:generatedAtTime': at,
         };
-        relation('wasGeneratedBy', { 'prov:entity': next, 'prov:activity': round(s.number), 'prov:time': at });
-        relation('wasDerivedFrom', { 'prov:generatedEntity': next, 'prov:usedEntity': model(s.modelVersion) });
+        relation('wasGeneratedBy', {
+          'prov:entity': next,
+          'prov:activity': round(s.number),
+          'prov:time': at,
+        });
+        relation('wasDerivedFrom', {
+          'prov:generatedEntity': next,
+          'prov:usedEntity': model(s.modelVersion),
+        });
         for (const siteId of s.includedSiteIds) {
           relation('wasDerivedFrom', {
             'prov:generatedEntity': next,

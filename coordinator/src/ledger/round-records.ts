@@ -49,7 +49,9 @@ export async function recordRoundState(ledger: Ledger, tx: Executor, row: RoundR
         modelVersion: row.modelVersion ?? 0,
         resultModelVersion: row.resultModelVersion ?? 0,
         includedSiteIds: included.map((p) => p.siteId),
-        updatesMerkleRoot: merkleRoot(included.map((p) => Buffer.from(p.updateDigest ?? '', 'hex'))).toString('hex'),
+        updatesMerkleRoot: merkleRoot(included.map((p) => Buffer.from(p.updateDigest ?? '', 'hex'))).toString(
+          'hex',
+        ),
         aggregateDigest: row.aggregateDigest ?? '',
         totalSamples: row.totalSamples,
       });
@@ -57,7 +59,10 @@ export async function recordRoundState(ledger: Ledger, tx: Executor, row: RoundR
     }
     case 'failed':
     case 'cancelled':
-      await ledger.append(tx, row.federationId, `round.${row.state}`, { ...base, reason: row.failureReason ?? '' });
+      await ledger.append(tx, row.federationId, `round.${row.state}`, {
+        ...base,
+        reason: row.failureReason ?? '',
+      });
       return;
     default:
       return assertNever(row.state);

@@ -152,7 +152,7 @@ export async function verifyAuditExport(path: string, opts: VerifyOptions = {}):
       );
     }
     const round = a.rounds.get(update.roundId);
-    if (!round || round.state !== 'sealed') return; // only sealed rounds have an aggregate to recompute
+    if (round?.state !== 'sealed') return; // only sealed rounds have an aggregate to recompute
     const r = refoldOf(round);
     if (r.broken || r.done) return;
     if (round.accepted[r.next] !== update) {

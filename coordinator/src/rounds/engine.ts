@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { isEncrypted, type Logger, merkleRoot } from '@radfed/shared';
+import { isEncrypted, type Logger } from '@radfed/shared';
 import type { AggregatorRegistry } from '../aggregation/registry.js';
 import type { BlobStore } from '../blobs/types.js';
 import {

@@ -434,7 +434,11 @@ function receipt(
   duplicate: boolean,
   issued: IssuedReceipt | undefined,
 ): pb.Receipt {
-  return receiptToProto({ roundId: header.roundId, siteId, updateDigest: header.sha256, duplicate }, issued, acceptedAt);
+  return receiptToProto(
+    { roundId: header.roundId, siteId, updateDigest: header.sha256, duplicate },
+    issued,
+    acceptedAt,
+  );
 }
 
 export type { sendUnaryData };

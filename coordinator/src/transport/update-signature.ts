@@ -1,5 +1,10 @@
 import type * as pb from '@radfed/proto';
-import { canonicalJson, type SignedUpdateFacts, signedUpdateMessage, verifyUpdateSignature } from '@radfed/shared';
+import {
+  canonicalJson,
+  type SignedUpdateFacts,
+  signedUpdateMessage,
+  verifyUpdateSignature,
+} from '@radfed/shared';
 import { InvalidUpdateSignatureError, MissingUpdateSignatureError } from '../errors.js';
 import type { SubmittedProvenance } from '../rounds/engine.js';
 import type { SiteRow } from '../store/queries/sites.js';

@@ -3,14 +3,16 @@
  * parameters. Security: this module and its worker are given public parameters only and expose no
  * way to make, take or use a secret key, so nothing reachable from here can decrypt an update.
  */
-import { HeKeyError } from '../errors.js';
-import { checkFrames, framedBytes } from './framing.js';
+import { HeFormatError, HeKeyError } from '../errors.js';
+import { checkFrames, frameBytes, framedBytes } from './framing.js';
 import { HePool } from './pool.js';
 import { type HePreset, presetHash } from './presets.js';
 import { decodePublicParameters, heKeyId } from './public-parameters.js';
 import type { FoldJob } from './sum-worker.js';
 
 const SUM_WORKER = new URL('./sum-worker.ts', import.meta.url);
+/** Ciphertexts per job: ~3 MB in flight per job for one update at N = 8192. */
+const CHUNK_CIPHERTEXTS = 16;
 
 /** Adds encrypted updates into running sums on a pool of worker threads (one SEAL instance each). */
 export class CiphertextSum {
@@ -33,42 +35,69 @@ export class CiphertextSum {
    * Returns `sum + update` as aggregate frames; `sum` undefined is the first update of a round. Call
    * {@link checkUpdate} first: SEAL trusts the layout. Inputs are never modified.
    */
-  async fold(
+  fold(
     preset: HePreset,
     sum: Uint8Array | undefined,
     update: Uint8Array,
     parameterCount: number,
   ): Promise<Uint8Array> {
+    return this.foldMany(preset, sum, [update], parameterCount);
+  }
+
+  /**
+   * Returns `sum + updates[0] + updates[1] + ...`, adding into one running sum per ciphertext and
+   * serialising it once (recomputing a round, or folding a batch). Same checks and guarantees as
+   * {@link fold}.
+   */
+  async foldMany(
+    preset: HePreset,
+    sum: Uint8Array | undefined,
+    updates: Uint8Array[],
+    parameterCount: number,
+  ): Promise<Uint8Array> {
     const hash = presetHash(preset);
     // Layout only (cheap): coefficients were scanned by checkUpdate, and the sum is our own output.
     const quick = { preset, presetHash: hash, parameterCount, scanCoefficients: false };
-    const keyId = checkFrames(update, { ...quick, kind: 'update', keyId: undefined });
+    if (updates.length === 0) throw new HeFormatError('count', 'There is no update to fold.');
+    const keyId = checkFrames(updates[0]!, { ...quick, kind: 'update', keyId: undefined });
+    for (const u of updates.slice(1)) checkFrames(u, { ...quick, kind: 'update', keyId });
     if (sum) checkFrames(sum, { ...quick, kind: 'aggregate', keyId });
     const count = Math.ceil(parameterCount / preset.slotsPerCiphertext);
-    // Shared memory: every worker reads its shard and writes its part of the result in place.
-    const sumBytes = sum?.byteLength ?? 0;
-    const input = new SharedArrayBuffer(sumBytes + update.byteLength);
-    const view = new Uint8Array(input);
-    if (sum) view.set(sum, 0);
-    view.set(update, sumBytes);
-    const output = new SharedArrayBuffer(framedBytes(preset, 'aggregate', parameterCount));
+    const update = frameBytes(preset, 'update');
+    const aggregate = frameBytes(preset, 'aggregate');
+    const output = new Uint8Array(framedBytes(preset, 'aggregate', parameterCount));
     const pool = this.workers();
-    await pool.map(count, (from, to) =>
-      pool.run<number>({
+    // Bounded chunks, each copied into a buffer moved to a worker and back: memory in transit stays
+    // small and nothing is left for a worker's garbage collector to free later.
+    await pool.chunks(count, CHUNK_CIPHERTEXTS, async (from, to) => {
+      const span = to - from;
+      const input = new Uint8Array((sum ? span * aggregate : 0) + updates.length * span * update);
+      let at = 0;
+      if (sum) {
+        input.set(sum.subarray(from * aggregate, to * aggregate), 0);
+        at = span * aggregate;
+      }
+      for (const u of updates) {
+        input.set(u.subarray(from * update, to * update), at);
+        at += span * update;
+      }
+      const job: FoldJob = {
         op: 'fold',
         preset,
         presetHash: hash,
         keyId,
         parameterCount,
-        input,
-        sumOffset: sum ? 0 : -1,
-        updateOffset: sumBytes,
-        output,
+        input: input.buffer,
+        withSum: sum !== undefined,
+        updates: updates.length,
+        output: new ArrayBuffer(span * aggregate),
         from,
         to,
-      } satisfies FoldJob),
-    );
-    return new Uint8Array(output);
+      };
+      const out = await pool.run<{ output: ArrayBuffer }>(job, [job.input, job.output]);
+      output.set(new Uint8Array(out.output), from * aggregate);
+    });
+    return output;
   }
 
   /**
@@ -83,7 +112,8 @@ export class CiphertextSum {
     }
     let expected = this.expectedParameters.get(preset.name);
     if (!expected) {
-      expected = this.workers().run<Uint8Array>({ op: 'sealParameters', preset });
+      const job = { op: 'sealParameters', preset };
+      expected = this.workers().run<Uint8Array>(job);
       this.expectedParameters.set(preset.name, expected);
     }
     if (!Buffer.from(await expected).equals(p.sealParameters)) {

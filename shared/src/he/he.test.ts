@@ -53,13 +53,18 @@ describe('HE encrypt / add / decrypt', () => {
       { w: weights(3), n: 1 },
     ];
     let sum: Uint8Array | undefined;
+    const updates: Uint8Array[] = [];
     for (const { w, n } of inputs) {
       const up = await site.encrypt(bgv, key, w, n, plan);
       expect(up.bytes.byteLength).toBe(framedBytes(bgv, 'update', P));
       sums.checkUpdate(bgv, key.keyId, up.bytes, P);
       sum = await sums.fold(bgv, sum, up.bytes, P);
+      updates.push(up.bytes);
     }
     const decrypted = await site.decryptSums(bgv, key, sum!, P);
+    // Folding all at once is the same sum: ciphertext addition is exact modular arithmetic.
+    const batch = await sums.foldMany(bgv, undefined, updates, P);
+    expect(Buffer.from(batch).equals(Buffer.from(sum!))).toBe(true);
     const expected = new Float64Array(P);
     const slots = new Int32Array(2 * P);
     const one = new Float64Array(P);

@@ -52,7 +52,7 @@ export class HePool {
   }
 
   /** Runs `job` on the least busy worker; `transfer` lists buffers moved rather than copied. */
-  run<T>(job: WorkerJob, transfer: ArrayBuffer[] = []): Promise<T> {
+  run<T, J extends { op: string } = { op: string }>(job: J, transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.closed) return Promise.reject(new HeWorkerError('The HE worker pool is closed.'));
     let best = 0;
     let load = Number.POSITIVE_INFINITY;
@@ -73,15 +73,28 @@ export class HePool {
   }
 
   /**
-   * Splits `count` items into at most `size` contiguous shards and runs `shard(from, to)` for each in
-   * parallel, resolving with the results in shard order.
+   * Runs `count` items as contiguous chunks of at most `chunk` items, `shard(from, to)` each, with at
+   * most two chunks in flight per worker: every core stays busy while the memory held for chunks in
+   * transit stays bounded whatever `count` is. Resolves with the results in chunk order.
    */
-  async map<T>(count: number, shard: (from: number, to: number) => Promise<T>): Promise<T[]> {
-    const shards = Math.max(1, Math.min(this.size, count));
-    const per = Math.ceil(count / shards);
-    const work: Promise<T>[] = [];
-    for (let from = 0; from < count; from += per) work.push(shard(from, Math.min(count, from + per)));
-    return Promise.all(work);
+  async chunks<T>(
+    count: number,
+    chunk: number,
+    shard: (from: number, to: number) => Promise<T>,
+  ): Promise<T[]> {
+    const ranges: [number, number][] = [];
+    for (let from = 0; from < count; from += chunk) ranges.push([from, Math.min(count, from + chunk)]);
+    const results: T[] = new Array(ranges.length);
+    let next = 0;
+    const lane = async () => {
+      while (next < ranges.length) {
+        const i = next++;
+        const [from, to] = ranges[i]!;
+        results[i] = await shard(from, to);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(ranges.length, 2 * this.size) }, lane));
+    return results;
   }
 
   /** Stops every worker; pending jobs fail with HeWorkerError. */

@@ -8,18 +8,24 @@ import type { HePreset } from './presets.js';
 import { loadSeal, type PresetContext, presetContext } from './seal.js';
 import { serveJobs } from './serve.js';
 
-/** Arguments of the `fold` operation: frames [from, to) of sum + update into `output`. */
+/**
+ * Arguments of the `fold` operation: ciphertexts [from, to) of a running sum and updates, laid out in
+ * `input` as the sum's frames for that range (if any) and then each update's, added into aggregate
+ * frames written to `output`. Both buffers are moved here and moved back, so no copy lingers in this
+ * thread waiting for its garbage collector.
+ */
 export interface FoldJob {
   op: 'fold';
   preset: HePreset;
   presetHash: string;
   keyId: string;
   parameterCount: number;
-  input: SharedArrayBuffer;
-  /** Byte offset of the running sum's frames in `input`, or -1 for the first update of a round. */
-  sumOffset: number;
-  updateOffset: number;
-  output: SharedArrayBuffer;
+  input: ArrayBuffer;
+  /** Whether `input` starts with the running sum's frames (false for the first update of a round). */
+  withSum: boolean;
+  /** How many updates follow. */
+  updates: number;
+  output: ArrayBuffer;
   from: number;
   to: number;
 }
@@ -42,6 +48,7 @@ serveJobs({
     const job = raw as unknown as FoldJob;
     const { preset } = job;
     const { context } = contextFor(preset);
+    const span = job.to - job.from;
     const update = frameBytes(preset, 'update');
     const aggregate = frameBytes(preset, 'aggregate');
     const updatePayload = payloadBytes(preset, 'update');
@@ -49,30 +56,36 @@ serveJobs({
     const count = Math.ceil(job.parameterCount / preset.slotsPerCiphertext);
     const input = new Uint8Array(job.input);
     const output = new Uint8Array(job.output);
+    const updatesAt = job.withSum ? span * aggregate : 0;
     const evaluator = seal.Evaluator(context);
     const sum = seal.CipherText();
     const next = seal.CipherText();
     try {
-      for (let i = job.from; i < job.to; i++) {
-        const u = job.updateOffset + i * update + FRAME_HEADER_BYTES;
-        next.loadArray(context, input.subarray(u, u + updatePayload));
-        let bytes: Uint8Array;
-        if (job.sumOffset >= 0) {
-          const s = job.sumOffset + i * aggregate + FRAME_HEADER_BYTES;
+      for (let c = 0; c < span; c++) {
+        // Ciphertext by ciphertext, so this thread's WASM heap holds two whatever the model size.
+        const i = job.from + c;
+        let first = 0;
+        if (job.withSum) {
+          const s = c * aggregate + FRAME_HEADER_BYTES;
           sum.loadArray(context, input.subarray(s, s + sumPayload));
-          evaluator.add(sum, next, sum);
-          bytes = sum.saveArray(seal.ComprModeType.none);
         } else {
-          bytes = next.saveArray(seal.ComprModeType.none);
+          const u = updatesAt + c * update + FRAME_HEADER_BYTES;
+          sum.loadArray(context, input.subarray(u, u + updatePayload));
+          first = 1;
         }
+        for (let k = first; k < job.updates; k++) {
+          const u = updatesAt + k * span * update + c * update + FRAME_HEADER_BYTES;
+          next.loadArray(context, input.subarray(u, u + updatePayload));
+          evaluator.add(sum, next, sum);
+        }
+        const bytes = sum.saveArray(seal.ComprModeType.none);
         if (bytes.byteLength !== sumPayload) {
           throw new HeFormatError(
             'corrupt',
             `ciphertext ${i} summed to ${bytes.byteLength} bytes, not ${sumPayload}`,
           );
         }
-        const at = i * aggregate;
-        writeFrameHeader(output, at, {
+        writeFrameHeader(output, c * aggregate, {
           kind: 'aggregate',
           presetHash: job.presetHash,
           keyId: job.keyId,
@@ -81,7 +94,7 @@ serveJobs({
           slots: Math.min(preset.slotsPerCiphertext, job.parameterCount - i * preset.slotsPerCiphertext),
           payloadBytes: sumPayload,
         });
-        output.set(bytes, at + FRAME_HEADER_BYTES);
+        output.set(bytes, c * aggregate + FRAME_HEADER_BYTES);
       }
     } catch (err) {
       if (err instanceof HeFormatError || /Aborted\(/.test(String((err as Error).message))) throw err;
@@ -92,7 +105,7 @@ serveJobs({
       sum.delete();
       evaluator.delete();
     }
-    return { result: job.to - job.from };
+    return { result: { output: job.output }, transfer: [job.output, job.input] };
   },
 
   sealParameters: async (raw) => {

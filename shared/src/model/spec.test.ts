@@ -12,8 +12,8 @@ import {
 } from './spec.js';
 
 describe('builtinModelSpec', () => {
-  it('defaults to the reference encoder', () => {
-    expect(builtinModelSpec().architecture).toBe('conv4');
+  it('defaults to dense-ae-32 (see DEFAULT_ARCHITECTURE for why)', () => {
+    expect(builtinModelSpec().architecture).toBe('dense-ae-32');
   });
 
   it('describes dense-ae-32 with the documented layout and defaults', () => {

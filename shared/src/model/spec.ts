@@ -259,7 +259,7 @@ export type SupportedArchitecture = keyof typeof ARCHITECTURES;
 export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES) as readonly SupportedArchitecture[];
 
 /** The name `builtinModelSpec()` uses when given none. */
-export const DEFAULT_ARCHITECTURE: SupportedArchitecture = 'conv4';
+export const DEFAULT_ARCHITECTURE: SupportedArchitecture = 'dense-ae-32';
 
 function isSupportedArchitecture(name: string): name is SupportedArchitecture {
   return Object.hasOwn(ARCHITECTURES, name);

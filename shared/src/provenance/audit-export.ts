@@ -91,6 +91,11 @@ const SCHEMAS = {
 
 /** One record as a line of the export (with its newline). */
 export function exportLine(record: ExportRecord): string {
+  if (record.type === 'blob' && record.data !== undefined) {
+    // Base64 needs no JSON escaping: splice it in rather than have JSON.stringify copy a large string.
+    const { data, ...rest } = record;
+    return `${JSON.stringify(rest).slice(0, -1)},"data":"${data}"}\n`;
+  }
   return `${JSON.stringify(record)}\n`;
 }
 
@@ -121,9 +126,12 @@ export async function* readAuditExport(path: string): AsyncGenerator<ExportRecor
     }
     const type = (raw as { type?: unknown } | null)?.type;
     const schema = typeof type === 'string' ? SCHEMAS[type as keyof typeof SCHEMAS] : undefined;
-    if (!schema) throw new AuditExportFormatError(`line ${line}: unknown record type ${JSON.stringify(type)}`);
+    if (!schema)
+      throw new AuditExportFormatError(`line ${line}: unknown record type ${JSON.stringify(type)}`);
     if (line === 1 && type !== 'header') {
-      throw new AuditExportFormatError(`line 1 is not an export header; is this a ${AUDIT_EXPORT_FORMAT} file?`);
+      throw new AuditExportFormatError(
+        `line 1 is not an export header; is this a ${AUDIT_EXPORT_FORMAT} file?`,
+      );
     }
     const parsed = schema.safeParse(raw);
     if (!parsed.success) {
@@ -149,5 +157,6 @@ export async function* readAuditExport(path: string): AsyncGenerator<ExportRecor
     yield record;
   }
   if (line === 0) throw new AuditExportFormatError(`${path} is empty`);
-  if (!ended) throw new AuditExportFormatError(`${path} ends without its end record; the export was cut short`);
+  if (!ended)
+    throw new AuditExportFormatError(`${path} ends without its end record; the export was cut short`);
 }

@@ -42,6 +42,10 @@ export function signReceipt(coordinatorKeyPem: string, facts: ReceiptFacts): Buf
 }
 
 /** True when `signature` is the coordinator's (raw 32-byte Ed25519 key) over exactly these facts. */
-export function verifyReceipt(coordinatorKey: Uint8Array, facts: ReceiptFacts, signature: Uint8Array): boolean {
+export function verifyReceipt(
+  coordinatorKey: Uint8Array,
+  facts: ReceiptFacts,
+  signature: Uint8Array,
+): boolean {
   return verify(coordinatorKey, receiptMessage(facts), signature);
 }

@@ -41,7 +41,10 @@ export function updateSigner(signingKeyPem: string): UpdateSigner {
 /** The receipt to keep for an accepted upload. */
 export function storedReceipt(
   receipt: Receipt,
-  facts: Omit<StoredReceipt, 'siteId' | 'acceptedAt' | 'ledgerIndex' | 'coordinatorSignature' | 'updateDigest'>,
+  facts: Omit<
+    StoredReceipt,
+    'siteId' | 'acceptedAt' | 'ledgerIndex' | 'coordinatorSignature' | 'updateDigest'
+  >,
 ): StoredReceipt {
   return {
     ...facts,
@@ -72,7 +75,9 @@ export async function listReceipts(stateDir: string): Promise<StoredReceipt[]> {
     try {
       out.push(storedReceiptSchema.parse(JSON.parse(await readFile(path, 'utf8'))));
     } catch (cause) {
-      throw new AgentStateError(`${path} is not a receipt this agent wrote; move it out of ${dir}.`, { cause });
+      throw new AgentStateError(`${path} is not a receipt this agent wrote; move it out of ${dir}.`, {
+        cause,
+      });
     }
   }
   return out.sort((a, b) => a.ledgerIndex - b.ledgerIndex);

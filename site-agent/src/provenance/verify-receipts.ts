@@ -137,7 +137,8 @@ function checkOne(
   if (!verifyReceipt(ctx.key, facts, Buffer.from(r.coordinatorSignature, 'base64'))) {
     return "the receipt's signature is not the coordinator's key in this export: the export was signed with another key";
   }
-  if (!entry) return `the ledger has no entry #${r.ledgerIndex} (it holds ${ctx.entries}): the update was dropped`;
+  if (!entry)
+    return `the ledger has no entry #${r.ledgerIndex} (it holds ${ctx.entries}): the update was dropped`;
   if (entry.kind !== 'update.accepted') {
     return `entry #${r.ledgerIndex} is a ${entry.kind}, not the update.accepted the receipt names`;
   }

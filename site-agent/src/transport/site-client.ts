@@ -186,7 +186,12 @@ export class SiteClient {
     }
   }
 
-  private uploadFrom(input: UploadInput, digest: Buffer, signed: SignedUpdate, offset: number): Promise<Receipt> {
+  private uploadFrom(
+    input: UploadInput,
+    digest: Buffer,
+    signed: SignedUpdate,
+    offset: number,
+  ): Promise<Receipt> {
     return new Promise((resolve, reject) => {
       const call = this.client.uploadUpdate((err, res) =>
         err ? reject(RpcError.from(err)) : resolve(res!.receipt!),

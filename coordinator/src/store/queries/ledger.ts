@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gte, isNotNull, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Executor } from '../client.js';
 import { federations, keyBundles, ledgerEntries, modelVersions, participants, rounds } from '../schema.js';
 
@@ -120,4 +120,39 @@ export async function findBlobKey(
     .where(and(eq(keyBundles.federationId, federationId), eq(keyBundles.publicParametersDigest, digest)))
     .limit(1);
   return bundle?.key;
+}
+
+/** {@link findBlobKey} for many digests in three queries; digests nothing is held for are left out. */
+export async function findBlobKeys(
+  ex: Executor,
+  federationId: string,
+  digests: string[],
+): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  if (digests.length === 0) return found;
+  const updates = await ex
+    .select({ digest: participants.updateDigest, key: participants.updateKey })
+    .from(participants)
+    .innerJoin(rounds, eq(rounds.id, participants.roundId))
+    .where(
+      and(
+        eq(rounds.federationId, federationId),
+        inArray(participants.updateDigest, digests),
+        isNotNull(participants.updateKey),
+      ),
+    );
+  for (const u of updates) if (u.digest && u.key) found.set(u.digest, u.key);
+  const rest = digests.filter((x) => !found.has(x));
+  if (rest.length === 0) return found;
+  const models = await ex
+    .select({ digest: modelVersions.digest, key: modelVersions.blobKey })
+    .from(modelVersions)
+    .where(and(eq(modelVersions.federationId, federationId), inArray(modelVersions.digest, rest)));
+  for (const m of models) if (m.digest && m.key) found.set(m.digest, m.key);
+  const bundles = await ex
+    .select({ digest: keyBundles.publicParametersDigest, key: keyBundles.publicParametersKey })
+    .from(keyBundles)
+    .where(and(eq(keyBundles.federationId, federationId), inArray(keyBundles.publicParametersDigest, rest)));
+  for (const b of bundles) found.set(b.digest, b.key);
+  return found;
 }

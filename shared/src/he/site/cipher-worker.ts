@@ -26,26 +26,32 @@ export interface KeyArgs {
   publicKey: Uint8Array;
 }
 
-/** Encrypts ciphertexts [from, to) of `values` (float32) into update frames in `output`. */
+/**
+ * Encrypts ciphertexts [from, to): `values` holds their float32 inputs (from slot from * slots on),
+ * `output` receives their update frames. Both buffers are moved here and back.
+ */
 export interface EncryptJob extends KeyArgs {
   op: 'encrypt';
   presetHash: string;
-  values: SharedArrayBuffer;
+  values: ArrayBuffer;
   parameterCount: number;
   /** Each value is clipped to +/-bound, multiplied by factor and (for BGV) rounded. */
   factor: number;
   bound: number;
-  output: SharedArrayBuffer;
+  output: ArrayBuffer;
   from: number;
   to: number;
 }
 
-/** Decrypts aggregate frames [from, to) of `input` into raw sums (float64) in `output`. */
+/**
+ * Decrypts aggregate frames [from, to), held in `input`, into raw sums (float64, from slot
+ * from * slots on) in `output`. Both buffers are moved here and back.
+ */
 export interface DecryptJob extends KeyArgs {
   op: 'decrypt';
-  input: SharedArrayBuffer;
+  input: ArrayBuffer;
   parameterCount: number;
-  output: SharedArrayBuffer;
+  output: ArrayBuffer;
   from: number;
   to: number;
 }
@@ -135,6 +141,7 @@ serveJobs({
     const { context } = contextFor(preset);
     const key = keyFor(job);
     const values = new Float32Array(job.values);
+    const base = job.from * preset.slotsPerCiphertext;
     const output = new Uint8Array(job.output);
     const frame = frameBytes(preset, 'update');
     const size = payloadBytes(preset, 'update');
@@ -151,18 +158,19 @@ serveJobs({
     try {
       for (let i = job.from; i < job.to; i++) {
         const used = Math.min(slots, job.parameterCount - i * slots);
+        const at = (i - job.from) * frame;
         if (batch) {
-          clipped += quantiseSlots(values, i * slots, used, job.factor, job.bound, intView);
+          clipped += quantiseSlots(values, i * slots - base, used, job.factor, job.bound, intView);
           batch.encode(ints, plain);
         } else {
-          clipped += scaleSlots(values, i * slots, used, job.factor, job.bound, reals);
+          clipped += scaleSlots(values, i * slots - base, used, job.factor, job.bound, reals);
           ckks!.encode(reals, preset.scale, plain);
         }
         const bytes = encryptOne(key, plain, cipher, preset);
         if (bytes.byteLength !== size) {
           throw new HeKeyError(`ciphertext ${i} serialised to ${bytes.byteLength} bytes, not ${size}`);
         }
-        writeFrameHeader(output, i * frame, {
+        writeFrameHeader(output, at, {
           kind: 'update',
           presetHash: job.presetHash,
           keyId: job.keyId,
@@ -171,7 +179,7 @@ serveJobs({
           slots: used,
           payloadBytes: size,
         });
-        output.set(bytes, i * frame + FRAME_HEADER_BYTES);
+        output.set(bytes, at + FRAME_HEADER_BYTES);
       }
     } finally {
       batch?.delete();
@@ -179,7 +187,7 @@ serveJobs({
       cipher.delete();
       plain.delete();
     }
-    return { result: clipped };
+    return { result: { clipped, output: job.output }, transfer: [job.output, job.values] };
   },
 
   decrypt: async (raw) => {
@@ -199,15 +207,16 @@ serveJobs({
     try {
       for (let i = job.from; i < job.to; i++) {
         const used = Math.min(slots, job.parameterCount - i * slots);
-        const at = i * frame + FRAME_HEADER_BYTES;
+        const at = (i - job.from) * frame + FRAME_HEADER_BYTES;
+        const into = (i - job.from) * slots;
         cipher.loadArray(context, input.subarray(at, at + size));
         key.decryptor.decrypt(cipher, plain);
         if (batch) {
           const decoded = batch.decodeBigInt(plain, true);
-          readSlots(new Int32Array(decoded.buffer, decoded.byteOffset, 2 * slots), used, output, i * slots);
+          readSlots(new Int32Array(decoded.buffer, decoded.byteOffset, 2 * slots), used, output, into);
         } else {
           const decoded = ckks!.decode(plain);
-          output.set(decoded.subarray(0, used), i * slots);
+          output.set(decoded.subarray(0, used), into);
         }
       }
     } finally {
@@ -216,7 +225,7 @@ serveJobs({
       cipher.delete();
       plain.delete();
     }
-    return { result: job.to - job.from };
+    return { result: { output: job.output }, transfer: [job.output, job.input] };
   },
 });
 

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { HeInputError, HeKeyError } from '../../errors.js';
-import { checkFrames, framedBytes } from '../framing.js';
+import { checkFrames, frameBytes, framedBytes } from '../framing.js';
 import { HePool } from '../pool.js';
 import { type HePreset, hePreset, presetHash } from '../presets.js';
 import { decodePublicParameters, encodePublicParameters, heKeyId } from '../public-parameters.js';
@@ -14,6 +14,8 @@ import { aggregateErrorBound, averageFactor, type QuantisationPlan, siteFactor }
 import type { DecryptJob, EncryptJob, KeyArgs } from './cipher-worker.js';
 
 const CIPHER_WORKER = new URL('./cipher-worker.ts', import.meta.url);
+/** Ciphertexts per job: a few MB in flight per job at N = 8192. */
+const CHUNK_CIPHERTEXTS = 16;
 
 /** A federation's HE key as a site holds it. */
 export interface HeKeyMaterial {
@@ -61,11 +63,12 @@ export class SiteHe {
 
   /** Generates a fresh key for `preset`: a secret key and the public parameters that name it. */
   async generateKeys(preset: HePreset): Promise<HeKeyMaterial> {
+    const job = { op: 'keygen', preset };
     const made = await this.workers().run<{
       secretKey: Uint8Array;
       sealParameters: Uint8Array;
       publicKey: Uint8Array;
-    }>({ op: 'keygen', preset });
+    }>(job);
     const publicParameters = encodePublicParameters({
       presetHash: presetHash(preset),
       keyNonce: randomBytes(32).toString('hex'),
@@ -93,26 +96,30 @@ export class SiteHe {
       }
     }
     const args = this.keyArgs(preset, key);
-    const values = new SharedArrayBuffer(weights.byteLength);
-    new Float32Array(values).set(weights);
-    const output = new SharedArrayBuffer(framedBytes(preset, 'update', weights.length));
-    const count = Math.ceil(weights.length / preset.slotsPerCiphertext);
+    const slots = preset.slotsPerCiphertext;
+    const frame = frameBytes(preset, 'update');
+    const output = new Uint8Array(framedBytes(preset, 'update', weights.length));
+    const count = Math.ceil(weights.length / slots);
     const pool = this.workers();
-    const clipped = await pool.map(count, (from, to) =>
-      pool.run<number>({
+    // Bounded chunks moved to a worker and back: little memory in transit, none left behind.
+    const clipped = await pool.chunks(count, CHUNK_CIPHERTEXTS, async (from, to) => {
+      const job: EncryptJob = {
         op: 'encrypt',
         ...args,
         presetHash: presetHash(preset),
-        values,
+        values: weights.slice(from * slots, to * slots).buffer,
         parameterCount: weights.length,
         factor: siteFactor(plan, sampleCount),
         bound: plan.maxAbsWeight,
-        output,
+        output: new ArrayBuffer((to - from) * frame),
         from,
         to,
-      } satisfies EncryptJob),
-    );
-    return { bytes: new Uint8Array(output), clipped: clipped.reduce((a, b) => a + b, 0) };
+      };
+      const out = await pool.run<{ clipped: number; output: ArrayBuffer }>(job, [job.values, job.output]);
+      output.set(new Uint8Array(out.output), from * frame);
+      return out.clipped;
+    });
+    return { bytes: output, clipped: clipped.reduce((a, b) => a + b, 0) };
   }
 
   /**
@@ -134,23 +141,26 @@ export class SiteHe {
       parameterCount,
     });
     const args = this.keyArgs(preset, key);
-    const input = new SharedArrayBuffer(aggregate.byteLength);
-    new Uint8Array(input).set(aggregate);
-    const output = new SharedArrayBuffer(parameterCount * 8);
-    const count = Math.ceil(parameterCount / preset.slotsPerCiphertext);
+    const slots = preset.slotsPerCiphertext;
+    const frame = frameBytes(preset, 'aggregate');
+    const output = new Float64Array(parameterCount);
+    const count = Math.ceil(parameterCount / slots);
     const pool = this.workers();
-    await pool.map(count, (from, to) =>
-      pool.run<number>({
+    await pool.chunks(count, CHUNK_CIPHERTEXTS, async (from, to) => {
+      const job: DecryptJob = {
         op: 'decrypt',
         ...args,
-        input,
+        input: aggregate.slice(from * frame, to * frame).buffer,
         parameterCount,
-        output,
+        output: new ArrayBuffer((to - from) * slots * 8),
         from,
         to,
-      } satisfies DecryptJob),
-    );
-    return new Float64Array(output);
+      };
+      const out = await pool.run<{ output: ArrayBuffer }>(job, [job.input, job.output]);
+      const got = new Float64Array(out.output);
+      output.set(got.subarray(0, Math.min(got.length, parameterCount - from * slots)), from * slots);
+    });
+    return output;
   }
 
   /**

@@ -78,6 +78,26 @@ export interface DownloadBlobResponse {
   totalBytes: bigint;
 }
 
+export interface DownloadBlobsRequest {
+  /** The federation's id or name the blobs belong to. */
+  federationId: string;
+  /** sha256 of each blob, as recorded in the ledger; at most 1000. */
+  digests: Buffer[];
+}
+
+export interface DownloadBlobsResponse {
+  /** Position of the blob in the request's digests. */
+  item: number;
+  /** Size of the whole blob. */
+  totalBytes: bigint;
+  /** The next chunk of the blob; a blob's chunks arrive in order, before the next blob's. */
+  chunk:
+    | DataChunk
+    | undefined;
+  /** Set (and no chunk sent) when the coordinator holds no such blob: why. */
+  absent: string;
+}
+
 export interface ListCertificatesRequest {
   federationId: string;
 }
@@ -892,6 +912,225 @@ export const DownloadBlobResponse: MessageFns<DownloadBlobResponse> = {
   },
 };
 
+function createBaseDownloadBlobsRequest(): DownloadBlobsRequest {
+  return { federationId: "", digests: [] };
+}
+
+export const DownloadBlobsRequest: MessageFns<DownloadBlobsRequest> = {
+  encode(message: DownloadBlobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.federationId !== "") {
+      writer.uint32(10).string(message.federationId);
+    }
+    for (const v of message.digests) {
+      writer.uint32(18).bytes(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DownloadBlobsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDownloadBlobsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.federationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.digests.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DownloadBlobsRequest {
+    return {
+      federationId: isSet(object.federationId)
+        ? globalThis.String(object.federationId)
+        : isSet(object.federation_id)
+        ? globalThis.String(object.federation_id)
+        : "",
+      digests: globalThis.Array.isArray(object?.digests)
+        ? object.digests.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
+    };
+  },
+
+  toJSON(message: DownloadBlobsRequest): unknown {
+    const obj: any = {};
+    if (message.federationId !== "") {
+      obj.federationId = message.federationId;
+    }
+    if (message.digests?.length) {
+      obj.digests = message.digests.map((e) => base64FromBytes(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DownloadBlobsRequest>): DownloadBlobsRequest {
+    return DownloadBlobsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DownloadBlobsRequest>): DownloadBlobsRequest {
+    const message = createBaseDownloadBlobsRequest();
+    message.federationId = object.federationId ?? "";
+    message.digests = object.digests?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseDownloadBlobsResponse(): DownloadBlobsResponse {
+  return { item: 0, totalBytes: 0n, chunk: undefined, absent: "" };
+}
+
+export const DownloadBlobsResponse: MessageFns<DownloadBlobsResponse> = {
+  encode(message: DownloadBlobsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.item !== 0) {
+      writer.uint32(8).uint32(message.item);
+    }
+    if (message.totalBytes !== 0n) {
+      if (BigInt.asUintN(64, message.totalBytes) !== message.totalBytes) {
+        throw new globalThis.Error("value provided for field message.totalBytes of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.totalBytes);
+    }
+    if (message.chunk !== undefined) {
+      DataChunk.encode(message.chunk, writer.uint32(26).fork()).join();
+    }
+    if (message.absent !== "") {
+      writer.uint32(34).string(message.absent);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DownloadBlobsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDownloadBlobsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.item = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.totalBytes = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.chunk = DataChunk.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.absent = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DownloadBlobsResponse {
+    return {
+      item: isSet(object.item) ? globalThis.Number(object.item) : 0,
+      totalBytes: isSet(object.totalBytes)
+        ? BigInt(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? BigInt(object.total_bytes)
+        : 0n,
+      chunk: isSet(object.chunk) ? DataChunk.fromJSON(object.chunk) : undefined,
+      absent: isSet(object.absent) ? globalThis.String(object.absent) : "",
+    };
+  },
+
+  toJSON(message: DownloadBlobsResponse): unknown {
+    const obj: any = {};
+    if (message.item !== 0) {
+      obj.item = Math.round(message.item);
+    }
+    if (message.totalBytes !== 0n) {
+      obj.totalBytes = message.totalBytes.toString();
+    }
+    if (message.chunk !== undefined) {
+      obj.chunk = DataChunk.toJSON(message.chunk);
+    }
+    if (message.absent !== "") {
+      obj.absent = message.absent;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DownloadBlobsResponse>): DownloadBlobsResponse {
+    return DownloadBlobsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DownloadBlobsResponse>): DownloadBlobsResponse {
+    const message = createBaseDownloadBlobsResponse();
+    message.item = object.item ?? 0;
+    message.totalBytes = (object.totalBytes !== undefined && object.totalBytes !== null)
+      ? BigInt(object.totalBytes)
+      : 0n;
+    message.chunk = (object.chunk !== undefined && object.chunk !== null)
+      ? DataChunk.fromPartial(object.chunk)
+      : undefined;
+    message.absent = object.absent ?? "";
+    return message;
+  },
+};
+
 function createBaseListCertificatesRequest(): ListCertificatesRequest {
   return { federationId: "" };
 }
@@ -1247,6 +1486,20 @@ export const AuditServiceService = {
       Buffer.from(DownloadBlobResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DownloadBlobResponse => DownloadBlobResponse.decode(value),
   },
+  /**
+   * Many blobs in one call (the audit export's bulk path): one lookup for the batch, then each blob
+   * in the order asked, as its chunks, or marked absent with the reason.
+   */
+  downloadBlobs: {
+    path: "/radfed.v1.AuditService/DownloadBlobs" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: DownloadBlobsRequest): Buffer => Buffer.from(DownloadBlobsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DownloadBlobsRequest => DownloadBlobsRequest.decode(value),
+    responseSerialize: (value: DownloadBlobsResponse): Buffer =>
+      Buffer.from(DownloadBlobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DownloadBlobsResponse => DownloadBlobsResponse.decode(value),
+  },
   listCertificates: {
     path: "/radfed.v1.AuditService/ListCertificates" as const,
     requestStream: false as const,
@@ -1265,6 +1518,11 @@ export interface AuditServiceServer extends UntypedServiceImplementation {
   streamLedger: handleServerStreamingCall<StreamLedgerRequest, StreamLedgerResponse>;
   getLedgerHead: handleUnaryCall<GetLedgerHeadRequest, GetLedgerHeadResponse>;
   downloadBlob: handleServerStreamingCall<DownloadBlobRequest, DownloadBlobResponse>;
+  /**
+   * Many blobs in one call (the audit export's bulk path): one lookup for the batch, then each blob
+   * in the order asked, as its chunks, or marked absent with the reason.
+   */
+  downloadBlobs: handleServerStreamingCall<DownloadBlobsRequest, DownloadBlobsResponse>;
   listCertificates: handleUnaryCall<ListCertificatesRequest, ListCertificatesResponse>;
 }
 
@@ -1317,6 +1575,19 @@ export interface AuditServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<DownloadBlobResponse>;
+  /**
+   * Many blobs in one call (the audit export's bulk path): one lookup for the batch, then each blob
+   * in the order asked, as its chunks, or marked absent with the reason.
+   */
+  downloadBlobs(
+    request: DownloadBlobsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DownloadBlobsResponse>;
+  downloadBlobs(
+    request: DownloadBlobsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DownloadBlobsResponse>;
   listCertificates(
     request: ListCertificatesRequest,
     callback: (error: ServiceError | null, response: ListCertificatesResponse) => void,
