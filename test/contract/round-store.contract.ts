@@ -158,6 +158,8 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
       const fed = await feds.create({
         name: 'fed-b',
         modelSpec: tinySpec(),
+        // The engine here folds in plaintext; HE folding is covered by encrypted-aggregation.test.ts.
+        hePreset: 'plaintext',
         minSites: 2,
         roundDeadlineSeconds: 60,
         maxSamplesPerSite: 1000,
@@ -231,6 +233,8 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
       const fed = await feds.create({
         name: 'fed-c',
         modelSpec: tinySpec(),
+        // The engine here folds in plaintext; HE folding is covered by encrypted-aggregation.test.ts.
+        hePreset: 'plaintext',
         minSites: 2,
         roundDeadlineSeconds: 30,
         maxSamplesPerSite: 1000,
@@ -275,6 +279,8 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
       const fed = await feds.create({
         name: 'fed-d',
         modelSpec: tinySpec(),
+        // The engine here folds in plaintext; HE folding is covered by encrypted-aggregation.test.ts.
+        hePreset: 'plaintext',
         minSites: 2,
         roundDeadlineSeconds: 30,
         maxSamplesPerSite: 1000,

@@ -17,7 +17,14 @@ import {
   startCoordinator,
   tlsFromPkiDir,
 } from '@radfed/coordinator';
-import { AuditClient, roundQueries, runToEnd, waitFor, writeAuditExport } from '@radfed/coordinator/testing';
+import {
+  AuditClient,
+  roundQueries,
+  runAuditBench,
+  runToEnd,
+  waitFor,
+  writeAuditExport,
+} from '@radfed/coordinator/testing';
 import {
   AuditServiceClient,
   channelCredentials,
@@ -28,13 +35,16 @@ import {
 } from '@radfed/proto';
 import {
   canonicalJson,
+  DEFAULT_HE_PRESET,
   GENESIS_DIGEST,
   generateSigningKeyPair,
+  hePreset,
   ledgerEntryDigest,
   signLedgerDigest,
   signUpdate,
   silentLogger,
 } from '@radfed/shared';
+import { SiteHe } from '@radfed/shared/he-site';
 import {
   type AgentIdentity,
   enrol,
@@ -721,4 +731,35 @@ describe('ciphertext retention: verify says which rounds it could recompute', ()
     expect(gone.out).toMatch(/no retention entry in the ledger deleted it/);
     for (const s of sites) s.client.close();
   });
+});
+
+describe('encrypted federation: verify recomputes ciphertext sums exactly', () => {
+  it('exports and verifies BGV rounds folded by the encrypted aggregator', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'radfed-ledger-he-'));
+    const preset = hePreset(DEFAULT_HE_PRESET);
+    const cipher = new SiteHe(1);
+    const lines: string[] = [];
+    try {
+      const key = await cipher.generateKeys(preset);
+      // Throws unless verify passes with every sealed round's ciphertext sum recomputed.
+      await runAuditBench({
+        rounds: 3,
+        sites: 2,
+        preset: DEFAULT_HE_PRESET,
+        he: {
+          keyId: key.keyId,
+          publicParameters: key.publicParameters,
+          encrypt: async (weights, samples, plan) =>
+            (await cipher.encrypt(preset, key, weights, samples, plan)).bytes,
+        },
+        dir,
+        say: (line) => lines.push(line),
+      });
+      expect(lines.join('\n')).toMatch(/verify: 3\/3 aggregates recomputed exactly/);
+      expect(lines.join('\n')).toMatch(/preset bgv-8192 \(he-bgv-8192\)/);
+    } finally {
+      await cipher.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

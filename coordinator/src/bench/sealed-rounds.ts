@@ -5,7 +5,14 @@
  * the engine's round-trips (ticks, per-update transactions, running-sum blobs), which is what makes
  * a thousand rounds take a minute rather than several.
  */
-import { type SignedUpdateFacts, sha256Hex, signedUpdateMessage, signUpdate } from '@radfed/shared';
+import {
+  keyBundleStatement,
+  type SignedUpdateFacts,
+  sha256Hex,
+  sign,
+  signedUpdateMessage,
+  signUpdate,
+} from '@radfed/shared';
 import type { Aggregator } from '../aggregation/aggregator.js';
 import type { BlobStore } from '../blobs/types.js';
 import { newId } from '../ids.js';
@@ -14,6 +21,7 @@ import { recordAcceptedUpdate, recordRoundState } from '../ledger/round-records.
 import type { Db } from '../store/client.js';
 import type { FederationRow } from '../store/queries/federations.js';
 import * as federationQ from '../store/queries/federations.js';
+import * as keyQ from '../store/queries/keys.js';
 import * as roundQ from '../store/queries/rounds.js';
 
 export interface BenchSite {
@@ -33,6 +41,11 @@ export interface SealedRoundsOptions {
   /** The update a site sends in a round (already encoded for the aggregator). */
   update: (round: number, site: number) => Uint8Array;
   samples: (site: number) => number;
+  /**
+   * Sums already folded, by the digests of their updates in order: a round whose sites re-send the
+   * same updates reuses the sum rather than fold again (the benchmark re-sends HE updates).
+   */
+  sums?: Map<string, Uint8Array>;
 }
 
 /** Appends one sealed round after the federation's current model version; returns its number. */
@@ -51,8 +64,12 @@ export async function writeSealedRound(o: SealedRoundsOptions): Promise<number> 
       key: `rounds/${roundId}/updates/${site.id}`,
     };
   });
-  let sum: Uint8Array | undefined;
-  for (const u of updates) sum = await o.aggregator.fold(sum, u.bytes);
+  const sumOf = updates.map((u) => u.digest).join(',');
+  let sum = o.sums?.get(sumOf);
+  if (!sum) {
+    for (const u of updates) sum = await o.aggregator.fold(sum, u.bytes);
+    o.sums?.set(sumOf, sum!);
+  }
   const sumKey = `rounds/${roundId}/sum-${updates.length}`;
   await Promise.all([...updates.map((u) => o.blobs.put(u.key, u.bytes)), o.blobs.put(sumKey, sum!)]);
   const now = new Date();
@@ -131,4 +148,44 @@ export async function writeSealedRound(o: SealedRoundsOptions): Promise<number> 
     await recordRoundState(o.ledger, tx, sealed!);
   });
   return number;
+}
+
+/**
+ * Publishes an HE federation's key bundle as key custody does (public parameters blob, key bundle
+ * row, `key_bundle.published` entry signed by the custodian), without the wrapped secret keys, which
+ * no benchmark step needs.
+ */
+export async function writeKeyBundle(
+  o: Pick<SealedRoundsOptions, 'db' | 'blobs' | 'ledger' | 'federation'>,
+  custodian: BenchSite,
+  bundle: { presetHash: string; keyId: string; publicParameters: Uint8Array },
+): Promise<void> {
+  const fed = o.federation;
+  const key = `keys/${fed.id}/${bundle.keyId}.public`;
+  await o.blobs.put(key, bundle.publicParameters);
+  const claim = {
+    federationId: fed.id,
+    custodianSiteId: custodian.id,
+    presetHash: bundle.presetHash,
+    keyId: bundle.keyId,
+  };
+  const signature = sign(custodian.signingKeyPem, keyBundleStatement(claim)).toString('base64');
+  await o.db.transaction(async (tx) => {
+    await keyQ.setKeyCustodian(tx, fed.id, custodian.id);
+    await keyQ.insertKeyBundle(tx, {
+      federationId: fed.id,
+      custodianSiteId: custodian.id,
+      presetHash: bundle.presetHash,
+      publicParametersKey: key,
+      publicParametersDigest: bundle.keyId,
+      custodianSignature: signature,
+    });
+    await o.ledger.append(tx, fed.id, 'key_bundle.published', {
+      custodianSiteId: custodian.id,
+      presetHash: bundle.presetHash,
+      publicParametersDigest: bundle.keyId,
+      custodianSignature: signature,
+      wrappedForSiteIds: [],
+    });
+  });
 }

@@ -6,12 +6,11 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { Metadata, status } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import {
   AuditServiceClient,
   channelCredentials,
   channelOptions,
-  type DownloadBlobResponse,
   type DownloadBlobsResponse,
   type GetLedgerHeadResponse,
   type LedgerEntry,
@@ -164,37 +163,6 @@ export class AuditClient {
     if (expected !== digests.length) {
       throw new Error(`the coordinator sent ${expected} of the ${digests.length} blobs asked for`);
     }
-  }
-
-  /** Downloads a blob by digest; undefined with the coordinator's reason when it holds none. */
-  async blob(federation: string, digest: string): Promise<{ data: Buffer } | { absent: string }> {
-    const parts: Buffer[] = [];
-    let received = 0;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const call = this.client.downloadBlob({
-          federationId: federation,
-          digest: Buffer.from(digest, 'hex'),
-          offset: 0n,
-        });
-        call.on('data', (msg: DownloadBlobResponse) => {
-          const chunk = msg.chunk!;
-          if (Number(chunk.offset) !== received) {
-            call.cancel();
-            reject(new Error(`blob ${digest}: chunk at ${chunk.offset} arrived out of order`));
-            return;
-          }
-          parts.push(chunk.data);
-          received += chunk.data.length;
-        });
-        call.on('end', resolve);
-        call.on('error', (err) => reject(RpcError.from(err)));
-      });
-    } catch (err) {
-      if (err instanceof RpcError && err.code === status.NOT_FOUND) return { absent: err.message };
-      throw err;
-    }
-    return { data: Buffer.concat(parts, received) };
   }
 }
 

@@ -95,12 +95,22 @@ export class KeyCustodyService {
    * (recorded then, so it stays the same). Undefined while no site is enrolled.
    */
   async custodianOf(fed: FederationRow, ex: Executor = this.db): Promise<SiteRow | undefined> {
-    if (fed.keyCustodianSiteId) return siteQ.getSite(ex, fed.keyCustodianSiteId);
-    const first = await keyQ.firstEnrolledSite(ex, fed.id);
-    if (!first) return undefined;
-    await keyQ.setKeyCustodian(ex, fed.id, first.id, true);
+    const recorded = fed.keyCustodianSiteId ? await siteQ.getSite(ex, fed.keyCustodianSiteId) : undefined;
+    if (recorded?.state === 'enrolled') return recorded;
+    // None yet, or revoked: the first enrolled site that can do the work (before the keys exist, any;
+    // after, one holding a copy). Compare-and-set, so concurrent callers agree.
+    const bundle = await keyQ.getKeyBundle(ex, fed.id);
+    let next: SiteRow | undefined;
+    for (const site of await siteQ.listEnrolledSites(ex, fed.id)) {
+      if (!bundle || bundle.custodianSiteId === site.id || (await keyQ.getWrappedKey(ex, fed.id, site.id))) {
+        if (!next || site.enrolledAt < next.enrolledAt) next = site;
+      }
+    }
+    if (!next) return undefined;
+    if (recorded) await keyQ.setKeyCustodian(ex, fed.id, next.id);
+    else await keyQ.setKeyCustodian(ex, fed.id, next.id, true);
     const again = await federationQ.getFederation(ex, fed.id);
-    return again?.keyCustodianSiteId ? siteQ.getSite(ex, again.keyCustodianSiteId) : first;
+    return again?.keyCustodianSiteId ? siteQ.getSite(ex, again.keyCustodianSiteId) : next;
   }
 
   /** Whether the federation's key bundle is published. */

@@ -87,7 +87,9 @@ async function main(): Promise<number> {
     minSites: 2,
     roundDeadlineSeconds: Number(values.deadline),
   });
-  say(`created federation "${fed.name}" (${fed.id}): quorum 2 of 3, ${fed.parameterCount} shared parameters`);
+  say(
+    `created federation "${fed.name}" (${fed.id}): quorum 2 of 3, ${fed.parameterCount} shared parameters, HE preset ${fed.hePreset?.name}`,
+  );
 
   // Sites enrol in parallel, each with its own single-use token, as separate hospitals would.
   await Promise.all(
@@ -116,7 +118,20 @@ async function main(): Promise<number> {
 
   const names = new Map((await op.listSites(fed.id)).map((s) => [s.id, s.name]));
   await op.scheduleRounds(fed.id, rounds);
-  say(`scheduled ${rounds} rounds; agents train on their own images and upload n_i * w_i`);
+  const encrypted = fed.hePreset?.name !== 'plaintext';
+  if (encrypted) {
+    // Rounds open once the key custodian (the first site to enrol) has published the HE keys.
+    const withKeys = await waitFor('the HE key bundle', async () => {
+      const f = await op.getFederation(fed.id);
+      return f.heKeysPublished ? f : undefined;
+    });
+    say(
+      `key custodian ${names.get(withKeys.keyCustodianSiteId) ?? withKeys.keyCustodianSiteId} generated the HE keys and wrapped the secret key for each site; the coordinator holds public parameters only`,
+    );
+  }
+  say(
+    `scheduled ${rounds} rounds; agents train on their own images and upload ${encrypted ? 'Enc(n_i * w_i), which the coordinator adds without decrypting' : 'n_i * w_i'}`,
+  );
 
   const printed = new Set<number>();
   await waitFor(

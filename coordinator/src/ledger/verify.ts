@@ -24,6 +24,9 @@ export interface VerifyOptions {
   coordinatorKey?: Uint8Array;
 }
 
+/** Folds queued at once: bounds memory to a few updates and sums while keeping HE workers busy. */
+const FOLDS_IN_FLIGHT = 8;
+
 /** Whether a sealed round's aggregate was recomputed from its updates, and if not, why. */
 export type Recomputed = 'yes' | 'pruned' | 'missing' | 'mismatch' | 'n/a';
 
@@ -59,7 +62,11 @@ export interface VerifyReport {
 /** A sealed round's running recomputation. */
 interface Refold {
   round: AuditedRound;
+  /** Updates received so far (in ledger order). */
   next: number;
+  /** Updates folded so far; folds run behind receipt, one after another within a round. */
+  folded: number;
+  folding: Promise<void>;
   sum: Uint8Array | undefined;
   absent: Map<string, string>;
   broken: boolean;
@@ -92,11 +99,21 @@ export async function verifyAuditExport(path: string, opts: VerifyOptions = {}):
   let aggregatorProblem: string | undefined;
   const refolds = new Map<string, Refold>();
   const exportProblems: Finding[] = [];
+  const inFlight = new Set<Promise<void>>();
 
   const refoldOf = (round: AuditedRound): Refold => {
     let r = refolds.get(round.roundId);
     if (!r) {
-      r = { round, next: 0, sum: undefined, absent: new Map(), broken: false, done: undefined };
+      r = {
+        round,
+        next: 0,
+        folded: 0,
+        folding: Promise.resolve(),
+        sum: undefined,
+        absent: new Map(),
+        broken: false,
+        done: undefined,
+      };
       refolds.set(round.roundId, r);
     }
     return r;
@@ -189,15 +206,24 @@ export async function verifyAuditExport(path: string, opts: VerifyOptions = {}):
       fail(`its stored update is not a well-formed update: ${(err as Error).message}`);
       return;
     }
-    try {
-      // Encrypted folds run on HE worker threads, so fold may return a promise.
-      r.sum = await agg.fold(r.sum, data);
-    } catch (err) {
-      r.broken = true;
-      fail(`its stored update cannot be added to the round's sum: ${(err as Error).message}`);
-      return;
-    }
-    if (r.next === round.accepted.length) finishRefold(a, r);
+    // Folds run behind reading: encrypted folds run on HE worker threads, so while they work this
+    // thread reads, hashes and checks the next updates (of this round or the next few).
+    const folding = r.folding.then(async () => {
+      if (r.broken) return;
+      try {
+        r.sum = await agg.fold(r.sum, data);
+      } catch (err) {
+        r.broken = true;
+        fail(`its stored update cannot be added to the round's sum: ${(err as Error).message}`);
+        return;
+      }
+      r.folded++;
+      if (r.folded === round.accepted.length) finishRefold(a, r);
+    });
+    r.folding = folding;
+    inFlight.add(folding);
+    void folding.then(() => inFlight.delete(folding));
+    while (inFlight.size >= FOLDS_IN_FLIGHT) await Promise.race(inFlight);
   };
 
   try {
@@ -238,6 +264,7 @@ export async function verifyAuditExport(path: string, opts: VerifyOptions = {}):
           break;
       }
     }
+    await Promise.all([...refolds.values()].map((r) => r.folding));
   } finally {
     await aggregator?.close();
   }

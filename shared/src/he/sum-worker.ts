@@ -108,6 +108,34 @@ serveJobs({
     return { result: { output: job.output }, transfer: [job.output, job.input] };
   },
 
+  sealCost: async (raw) => {
+    // Calibration: SEAL alone loading and adding `count` update ciphertexts, `repeats` times.
+    const job = raw as unknown as { preset: HePreset; input: ArrayBuffer; count: number; repeats: number };
+    const { context } = contextFor(job.preset);
+    const input = new Uint8Array(job.input);
+    const frame = frameBytes(job.preset, 'update');
+    const size = payloadBytes(job.preset, 'update');
+    const evaluator = seal.Evaluator(context);
+    const sum = seal.CipherText();
+    const next = seal.CipherText();
+    sum.loadArray(context, input.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + size));
+    const started = performance.now();
+    for (let r = 0; r < job.repeats; r++) {
+      for (let c = 0; c < job.count; c++) {
+        next.loadArray(
+          context,
+          input.subarray(c * frame + FRAME_HEADER_BYTES, c * frame + FRAME_HEADER_BYTES + size),
+        );
+        evaluator.add(sum, next, sum);
+      }
+    }
+    const seconds = (performance.now() - started) / 1000;
+    next.delete();
+    sum.delete();
+    evaluator.delete();
+    return { result: seconds, transfer: [job.input] };
+  },
+
   sealParameters: async (raw) => {
     const { preset } = raw as unknown as { preset: HePreset };
     const bytes = contextFor(preset).parms.saveArray(seal.ComprModeType.none);

@@ -8,7 +8,7 @@
  * public parameters and wrapped keys and cannot read either secret.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { type KeyBundle, type KeyBundleAvailable, type KeyRequest, RpcError } from '@radfed/proto';
@@ -61,6 +61,8 @@ export interface HeKeyringOptions {
 /** The site's HE key: loading, fetching and unwrapping it, and generating or wrapping it on request. */
 export class HeKeyring {
   private cached: (StoredKey & { material: HeKeyMaterial }) | undefined;
+  /** Key work runs one piece at a time, so two generate requests can never make two keys. */
+  private work: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: HeKeyringOptions) {}
 
@@ -92,7 +94,15 @@ export class HeKeyring {
   }
 
   /** Handles key work pushed by the coordinator; failures are logged, never thrown (it asks again). */
-  async onKeyEvent(
+  onKeyEvent(
+    event: { kind: 'request'; request: KeyRequest } | { kind: 'available'; available: KeyBundleAvailable },
+  ): Promise<void> {
+    const run = this.work.then(() => this.handle(event));
+    this.work = run;
+    return run;
+  }
+
+  private async handle(
     event: { kind: 'request'; request: KeyRequest } | { kind: 'available'; available: KeyBundleAvailable },
   ): Promise<void> {
     try {
@@ -179,7 +189,20 @@ export class HeKeyring {
         this.o.log.warn(`could not wrap the HE key for site ${r.siteId}: ${(err as Error).message}`);
       }
     }
-    const res = await this.o.client.publishKeyBundle(bundle);
+    let res: Awaited<ReturnType<SiteClient['publishKeyBundle']>>;
+    try {
+      res = await this.o.client.publishKeyBundle(bundle);
+    } catch (err) {
+      if (req.generate && err instanceof RpcError && err.code === status.FAILED_PRECONDITION) {
+        // Another key was published first: drop ours and take this site's copy of that one, if any.
+        this.o.log.warn(`the coordinator kept another HE key (${err.message}); fetching it instead`);
+        this.cached = undefined;
+        await rm(join(this.o.stateDir, HE_KEY_FILE), { force: true });
+        await this.fetch(req.federationId, preset);
+        return;
+      }
+      throw err;
+    }
     this.o.log.info(
       `${req.generate ? 'published the HE key bundle' : 'wrapped the HE key'} for ${res.wrappedKeysStored} site(s)`,
     );

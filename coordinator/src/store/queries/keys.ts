@@ -61,17 +61,6 @@ export async function sitesWithoutWrappedKey(ex: Executor, federationId: string)
   return rows.map((r) => r.site);
 }
 
-/** The first site enrolled in a federation (and still enrolled): the default key custodian. */
-export async function firstEnrolledSite(ex: Executor, federationId: string): Promise<SiteRow | undefined> {
-  const [row] = await ex
-    .select()
-    .from(sites)
-    .where(and(eq(sites.federationId, federationId), eq(sites.state, 'enrolled')))
-    .orderBy(asc(sites.enrolledAt), asc(sites.id))
-    .limit(1);
-  return row;
-}
-
 /**
  * Sets the federation's key custodian. With `onlyIfUnset`, only when none is set yet (so two
  * concurrent defaults agree); returns whether the row changed.

@@ -150,7 +150,8 @@ export class SiteHe {
       const job: DecryptJob = {
         op: 'decrypt',
         ...args,
-        input: aggregate.slice(from * frame, to * frame).buffer,
+        // A copy (Buffer.slice would be a view, and moving it would detach the caller's bytes).
+        input: Uint8Array.prototype.slice.call(aggregate, from * frame, to * frame).buffer,
         parameterCount,
         output: new ArrayBuffer((to - from) * slots * 8),
         from,
