@@ -4,8 +4,8 @@
  */
 export { PlaintextAggregator } from './aggregation/plaintext.js';
 export { PresetAggregators, singleAggregator } from './aggregation/registry.js';
-export { LocalBlobStore } from './blobs/index.js';
 export { type AuditBenchOptions, type BenchHe, runAuditBench } from './bench/audit-bench.js';
+export { LocalBlobStore } from './blobs/index.js';
 export { AuditClient, writeAuditExport, writeProvExport } from './cli/audit-export.js';
 export { renderRound } from './cli/format.js';
 export { freePort, ProcessGroup, runToEnd, waitFor } from './demo/processes.js';
