@@ -69,30 +69,9 @@ export function modelSpecToProto(spec: ModelSpec): pb.ModelSpec {
   };
 }
 
-/**
- * Proto model spec to the plain object the federation spec schema validates (undefined if absent).
- * Empty and zero proto values mean "not set", so they become absent keys, never defaults: the spec
- * is hashed as the operator sent it.
- */
+/** Proto model spec to the plain object the federation spec schema validates (undefined if absent). */
 export function modelSpecFromProto(spec: pb.ModelSpec | undefined): ModelSpec | undefined {
-  if (!spec) return undefined;
-  const options = spec.objectiveOptions;
-  return {
-    ...copyModelSpec(spec),
-    ...(spec.standardisation
-      ? { standardisation: spec.standardisation as NonNullable<ModelSpec['standardisation']> }
-      : {}),
-    ...(spec.augmentation ? { augmentation: { ...spec.augmentation } } : {}),
-    ...(options
-      ? {
-          objectiveOptions: {
-            ...(options.temperature ? { temperature: options.temperature } : {}),
-            ...(options.maskRatio ? { maskRatio: options.maskRatio } : {}),
-            ...(options.maskPatchSize ? { maskPatchSize: options.maskPatchSize } : {}),
-          },
-        }
-      : {}),
-  };
+  return pb.modelSpecFromWire(spec) as ModelSpec | undefined;
 }
 
 export function hePresetToProto(preset: HePreset): pb.HePreset {

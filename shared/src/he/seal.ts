@@ -87,3 +87,20 @@ export function parmsIdHex(context: Context): string {
   id.delete();
   return out.toString('hex');
 }
+
+/**
+ * A per-worker cache of preset contexts: building a SEAL context validates the preset against SEAL,
+ * which is too slow to repeat per job. Contexts live as long as the worker.
+ */
+export function presetContextCache(seal: SEALLibrary): (preset: HePreset) => PresetContext {
+  const contexts = new Map<string, PresetContext>();
+  return (preset) => {
+    const key = `${preset.name}/${preset.parmsId}`;
+    let ctx = contexts.get(key);
+    if (!ctx) {
+      ctx = presetContext(seal, preset);
+      contexts.set(key, ctx);
+    }
+    return ctx;
+  };
+}

@@ -5,7 +5,7 @@
 import { HeFormatError } from '../errors.js';
 import { FRAME_HEADER_BYTES, frameBytes, payloadBytes, writeFrameHeader } from './framing.js';
 import type { HePreset } from './presets.js';
-import { loadSeal, type PresetContext, presetContext } from './seal.js';
+import { loadSeal, presetContextCache } from './seal.js';
 import { serveJobs } from './serve.js';
 
 /**
@@ -31,17 +31,8 @@ export interface FoldJob {
 }
 
 const seal = await loadSeal();
-const contexts = new Map<string, PresetContext>();
 
-function contextFor(preset: HePreset): PresetContext {
-  const key = `${preset.name}/${preset.parmsId}`;
-  let ctx = contexts.get(key);
-  if (!ctx) {
-    ctx = presetContext(seal, preset);
-    contexts.set(key, ctx);
-  }
-  return ctx;
-}
+const contextFor = presetContextCache(seal);
 
 serveJobs({
   fold: async (raw) => {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Receipt, TrainTask } from '@radfed/proto';
+import { modelSpecFromWire, type Receipt, type TrainTask } from '@radfed/proto';
 import { checkModelSpec, type Logger, type ModelSpec, modelSpecSchema, parameterCount } from '@radfed/shared';
 import { type Dataset, loadDataset } from '../data/index.js';
 import { TaskDeclinedError } from '../errors.js';
@@ -14,7 +14,6 @@ import {
   TrainingWorkerError,
   type TrainProgress,
 } from '../training/index.js';
-import { modelSpecFromTask } from '../transport/model-spec.js';
 import type { SiteClient } from '../transport/site-client.js';
 import { CheckpointStore } from './checkpoint.js';
 import { sharedPart, withShared } from './weights.js';
@@ -253,7 +252,7 @@ export class TaskRunner {
 
 /** The task's model spec, validated; a spec this agent cannot run declines the round. */
 function parseSpec(task: TrainTask): ModelSpec {
-  const parsed = modelSpecSchema.safeParse(modelSpecFromTask(task.modelSpec));
+  const parsed = modelSpecSchema.safeParse(modelSpecFromWire(task.modelSpec));
   if (!parsed.success) {
     throw new TaskDeclinedError(
       `the round's model spec is malformed: ${parsed.error.issues[0]?.message ?? 'unknown problem'}`,

@@ -14,7 +14,7 @@ import { HeKeyError } from '../../errors.js';
 import { FRAME_HEADER_BYTES, frameBytes, payloadBytes, writeFrameHeader } from '../framing.js';
 import type { HePreset } from '../presets.js';
 import { quantiseSlots, readSlots } from '../quantise.js';
-import { loadSeal, type PresetContext, presetContext } from '../seal.js';
+import { loadSeal, presetContextCache } from '../seal.js';
 import { serveJobs } from '../serve.js';
 
 /** The key a job runs under: sent with every job, kept per key id. */
@@ -64,18 +64,9 @@ interface KeyState {
 }
 
 const seal = await loadSeal();
-const contexts = new Map<string, PresetContext>();
 const keys = new Map<string, KeyState>();
 
-function contextFor(preset: HePreset): PresetContext {
-  const key = `${preset.name}/${preset.parmsId}`;
-  let ctx = contexts.get(key);
-  if (!ctx) {
-    ctx = presetContext(seal, preset);
-    contexts.set(key, ctx);
-  }
-  return ctx;
-}
+const contextFor = presetContextCache(seal);
 
 function keyFor(args: KeyArgs): KeyState {
   // Keyed by the secret key itself too: a key id names public parameters, not the secret behind them.

@@ -1,12 +1,12 @@
 /**
- * The agent's translation of a task's proto model spec into the domain spec. Empty and zero proto
- * values mean "not set" and become absent keys (the coordinator's `modelSpecFromProto` does the
- * same), so the spec the agent checks is the one the operator created.
+ * A task's or request's wire model spec as the plain object the domain's `modelSpecSchema`
+ * validates. Empty and zero proto values mean "not set" and become absent keys, never defaults, so
+ * the spec that is checked and hashed is the one the operator sent. The coordinator (CreateFederation)
+ * and the agent (TrainTask) both read specs through this one function.
  */
-import type { ModelSpec as ProtoModelSpec } from '@radfed/proto';
+import type { ModelSpec } from './gen/radfed/v1/common.js';
 
-/** A plain object for `modelSpecSchema` to validate; `undefined` when the task carries no spec. */
-export function modelSpecFromTask(spec: ProtoModelSpec | undefined): Record<string, unknown> | undefined {
+export function modelSpecFromWire(spec: ModelSpec | undefined): Record<string, unknown> | undefined {
   if (!spec) return undefined;
   const options = spec.objectiveOptions;
   return {
