@@ -8,7 +8,15 @@ export { type AuditBenchOptions, type BenchHe, runAuditBench } from './bench/aud
 export { LocalBlobStore } from './blobs/index.js';
 export { AuditClient, writeAuditExport, writeProvExport } from './cli/audit-export.js';
 export { renderRound } from './cli/format.js';
-export { freePort, ProcessGroup, runToEnd, waitFor } from './demo/processes.js';
+export {
+  AGENT_BIN,
+  COORDINATOR_BIN,
+  enrolAndRunAgent,
+  freePort,
+  ProcessGroup,
+  runToEnd,
+  waitFor,
+} from './demo/processes.js';
 export { daikonDataDir, prepareSiteData } from './demo/sample-data.js';
 export * from './events/index.js';
 export { FederationService } from './federations/service.js';

@@ -9,20 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
 import {
+  COORDINATOR_BIN,
+  enrolAndRunAgent,
   freePort,
   modelSpecToProto,
   ProcessGroup,
   prepareSiteData,
-  runToEnd,
   waitFor,
 } from '@radfed/coordinator/testing';
 import { ParticipationState, RoundState } from '@radfed/proto';
 import { builtinModelSpec } from '@radfed/shared';
 import { afterAll, describe, expect, it } from 'vitest';
-
-const repo = join(import.meta.dirname, '../..');
-const COORDINATOR_BIN = join(repo, 'coordinator/bin/radfed-coordinator.mjs');
-const AGENT_BIN = join(repo, 'site-agent/bin/radfed-agent.mjs');
 
 describe('coordinator crash mid-round', () => {
   const dir = mkdtempSync(join(tmpdir(), 'radfed-crash-'));
@@ -62,21 +59,12 @@ describe('coordinator crash mid-round', () => {
     const sites = prepareSiteData(join(dir, 'data')).filter((s) => s.name !== 'hospital-b');
     for (const site of sites) {
       const inv = await op.inviteSite(fed.id, site.name);
-      const stateDir = join(dir, 'agents', site.name);
-      const res = await runToEnd(AGENT_BIN, [
-        'enrol',
-        '--coordinator',
+      await enrolAndRunAgent(group, site, {
         address,
-        '--ca',
-        join(coordDir, 'pki/ca.crt'),
-        '--token',
-        inv.token,
-        '--state-dir',
-        stateDir,
-      ]);
-      expect(res.code, res.out).toBe(0);
-      group.start(site.name, AGENT_BIN, ['run', '--state-dir', stateDir, '--data', site.dir], {
-        logFile: join(dir, 'logs', `${site.name}.log`),
+        caPath: join(coordDir, 'pki/ca.crt'),
+        token: inv.token,
+        stateDir: join(dir, 'agents', site.name),
+        logDir: join(dir, 'logs'),
       });
     }
     const names = new Map((await op.listSites(fed.id)).map((s) => [s.name, s.id]));

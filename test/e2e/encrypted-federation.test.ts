@@ -20,12 +20,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
 import {
+  COORDINATOR_BIN,
+  enrolAndRunAgent,
   freePort,
   LocalBlobStore,
   openDatabase,
   ProcessGroup,
   prepareSiteData,
-  runToEnd,
   waitFor,
 } from '@radfed/coordinator/testing';
 import { RoundState } from '@radfed/proto';
@@ -34,9 +35,6 @@ import { type HeKeyMaterial, SiteHe } from '@radfed/shared/he-site';
 import { HE_KEY_FILE } from '@radfed/site-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const repo = join(import.meta.dirname, '../..');
-const COORDINATOR_BIN = join(repo, 'coordinator/bin/radfed-coordinator.mjs');
-const AGENT_BIN = join(repo, 'site-agent/bin/radfed-agent.mjs');
 const ROUNDS = 2;
 
 /** Byte patterns that identify a secret key: raw windows of its coefficients, and their hex and base64. */
@@ -140,21 +138,12 @@ describe('encrypted federation on real processes: the coordinator never holds th
     const sites = prepareSiteData(join(dir, 'data'));
     for (const site of sites) {
       const inv = await op.inviteSite(fed.id, site.name);
-      const stateDir = join(dir, 'agents', site.name);
-      const res = await runToEnd(AGENT_BIN, [
-        'enrol',
-        '--coordinator',
+      await enrolAndRunAgent(group, site, {
         address,
-        '--ca',
-        join(coordDir, 'pki/ca.crt'),
-        '--token',
-        inv.token,
-        '--state-dir',
-        stateDir,
-      ]);
-      expect(res.code, res.out).toBe(0);
-      group.start(site.name, AGENT_BIN, ['run', '--state-dir', stateDir, '--data', site.dir], {
-        logFile: join(dir, 'logs', `${site.name}.log`),
+        caPath: join(coordDir, 'pki/ca.crt'),
+        token: inv.token,
+        stateDir: join(dir, 'agents', site.name),
+        logDir: join(dir, 'logs'),
       });
     }
     await op.scheduleRounds(fed.id, ROUNDS);

@@ -9,20 +9,18 @@ import { join } from 'node:path';
 import { OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
 import {
   type BusEvent,
+  COORDINATOR_BIN,
+  enrolAndRunAgent,
   freePort,
   NatsEventBus,
   ProcessGroup,
   prepareSiteData,
-  runToEnd,
   waitFor,
 } from '@radfed/coordinator/testing';
 import { ParticipationState, RoundState } from '@radfed/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTempDatabase, NATS_URL, type TempDatabase } from '../support/services.js';
 
-const repo = join(import.meta.dirname, '../..');
-const COORDINATOR_BIN = join(repo, 'coordinator/bin/radfed-coordinator.mjs');
-const AGENT_BIN = join(repo, 'site-agent/bin/radfed-agent.mjs');
 const DEADLINE_S = 40;
 
 describe('federation on PostgreSQL + NATS with a site killed mid-round', () => {
@@ -83,33 +81,19 @@ describe('federation on PostgreSQL + NATS with a site killed mid-round', () => {
       modelSpec: modelSpecToProto(builtinModelSpec('dense-ae-32', { localEpochs: 10 })),
     });
     const sites = prepareSiteData(join(dir, 'data'));
+    // Enrol in parallel, then run every agent.
     await Promise.all(
       sites.map(async (site) => {
         const inv = await op.inviteSite(fed.id, site.name);
-        const res = await runToEnd(AGENT_BIN, [
-          'enrol',
-          '--coordinator',
+        await enrolAndRunAgent(group, site, {
           address,
-          '--ca',
-          join(coordDir, 'pki/ca.crt'),
-          '--token',
-          inv.token,
-          '--state-dir',
-          join(dir, 'agents', site.name),
-        ]);
-        expect(res.code, res.out).toBe(0);
+          caPath: join(coordDir, 'pki/ca.crt'),
+          token: inv.token,
+          stateDir: join(dir, 'agents', site.name),
+          logDir: join(dir, 'logs'),
+        });
       }),
     );
-    for (const site of sites) {
-      group.start(
-        site.name,
-        AGENT_BIN,
-        ['run', '--state-dir', join(dir, 'agents', site.name), '--data', site.dir],
-        {
-          logFile: join(dir, 'logs', `${site.name}.log`),
-        },
-      );
-    }
     const names = new Map((await op.listSites(fed.id)).map((s) => [s.id, s.name]));
     await op.scheduleRounds(fed.id, 2);
 

@@ -5,22 +5,16 @@
  * Ctrl-C stops every process it started.
  */
 import { rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RoundState } from '@radfed/proto';
 import { quietIpServerNameWarning } from '@radfed/shared';
 import { renderRound } from '../cli/format.js';
 import { OperatorClient, tlsFromPkiDir } from '../cli/operator-client.js';
-import { freePort, ProcessGroup, runToEnd, waitFor } from './processes.js';
+import { COORDINATOR_BIN, enrolAndRunAgent, freePort, ProcessGroup, waitFor } from './processes.js';
 import { prepareSiteData } from './sample-data.js';
 
 quietIpServerNameWarning();
-
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../../..');
-const COORDINATOR_BIN = join(repo, 'coordinator/bin/radfed-coordinator.mjs');
-const AGENT_BIN = join(repo, 'site-agent/bin/radfed-agent.mjs');
 
 const TERMINAL = new Set([
   RoundState.ROUND_STATE_SEALED,
@@ -95,23 +89,14 @@ async function main(): Promise<number> {
   await Promise.all(
     sites.map(async (site) => {
       const invite = await op.inviteSite(fed.id, site.name);
-      const stateDir = join(root, 'agents', site.name);
-      const res = await runToEnd(AGENT_BIN, [
-        'enrol',
-        '--coordinator',
+      const agent = await enrolAndRunAgent(group, site, {
         address,
-        '--ca',
-        join(pkiDir, 'ca.crt'),
-        '--token',
-        invite.token,
-        '--state-dir',
-        stateDir,
-      ]);
-      if (res.code !== 0) throw new Error(`enrolment of ${site.name} failed: ${res.out.trim()}`);
-      say(`${site.name} enrolled (keys and CSR made at the site) with ${site.description}`);
-      const agent = group.start(site.name, AGENT_BIN, ['run', '--state-dir', stateDir, '--data', site.dir], {
-        logFile: join(root, 'logs', `${site.name}.log`),
+        caPath: join(pkiDir, 'ca.crt'),
+        token: invite.token,
+        stateDir: join(root, 'agents', site.name),
+        logDir: join(root, 'logs'),
       });
+      say(`${site.name} enrolled (keys and CSR made at the site) with ${site.description}`);
       agent.on('exit', (code) => !stopping && say(`${site.name} agent exited (code ${code})`));
     }),
   );

@@ -5,7 +5,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** The repository's binaries, run with the current Node. */
+export const COORDINATOR_BIN = join(repo, 'coordinator/bin/radfed-coordinator.mjs');
+export const AGENT_BIN = join(repo, 'site-agent/bin/radfed-agent.mjs');
 
 export class ProcessGroup {
   readonly children = new Map<string, ChildProcess>();
@@ -98,4 +105,37 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+}
+
+export interface AgentSite {
+  name: string;
+  /** The site's image folder. */
+  dir: string;
+}
+
+/**
+ * Enrols a site with `radfed-agent enrol` (its keys and CSR are made in `stateDir`), then starts
+ * `radfed-agent run` on its images in `group`, logging to `logDir/<site>.log`. Throws with the
+ * agent's output when enrolment fails.
+ */
+export async function enrolAndRunAgent(
+  group: ProcessGroup,
+  site: AgentSite,
+  o: { address: string; caPath: string; token: string; stateDir: string; logDir: string },
+): Promise<ChildProcess> {
+  const res = await runToEnd(AGENT_BIN, [
+    'enrol',
+    '--coordinator',
+    o.address,
+    '--ca',
+    o.caPath,
+    '--token',
+    o.token,
+    '--state-dir',
+    o.stateDir,
+  ]);
+  if (res.code !== 0) throw new Error(`enrolment of ${site.name} failed: ${res.out.trim()}`);
+  return group.start(site.name, AGENT_BIN, ['run', '--state-dir', o.stateDir, '--data', site.dir], {
+    logFile: join(o.logDir, `${site.name}.log`),
+  });
 }
