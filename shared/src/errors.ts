@@ -96,7 +96,7 @@ export class HeHeadroomError extends RadFedError {
  * What is wrong with ciphertext bytes: another preset, another key, the wrong number of ciphertexts,
  * bytes missing, bytes that are not a well-formed ciphertext, or the wrong kind (update vs aggregate).
  */
-export type HeFormatReason = 'preset' | 'key' | 'count' | 'truncated' | 'corrupt' | 'kind';
+export type HeFormatReason = 'preset' | 'key' | 'count' | 'truncated' | 'corrupt' | 'kind' | 'duplicate';
 
 /** Ciphertext bytes are not a well-formed update or aggregate for the expected preset and key. */
 export class HeFormatError extends RadFedError {

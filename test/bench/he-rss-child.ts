@@ -2,12 +2,19 @@
  * One coordinator-side aggregation run for `pnpm bench:he`, in its own process so its peak RSS is
  * its own: fold `--sites` updates into a running sum the way the round engine does (read the running
  * sum from disk, fold one update in, write the new sum back), then print the peak RSS as JSON.
- * Updates are read from `update-<i>.bin` in `--dir`, reused round-robin (RSS depends on sizes only).
+ * Updates are read from `update-<i>.bin` in `--dir`, reused round-robin with each site's seeds made
+ * distinct (RSS depends on sizes only; the fold refuses a ciphertext already in the sum).
  */
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CiphertextSum, type HePreset } from '@radfed/shared';
+import {
+  CiphertextSum,
+  FRAME_HEADER_BYTES,
+  type HePreset,
+  updateFrameBytes,
+  updateLayout,
+} from '@radfed/shared';
 
 const { values } = parseArgs({
   options: {
@@ -38,6 +45,10 @@ if (values.preset === 'plaintext-f32') {
   const sums = new CiphertextSum();
   for (let i = 0; i < sites; i++) {
     const update = readFileSync(join(dir, updates[i % updates.length]!));
+    const { seedAt } = updateLayout(preset);
+    const frame = updateFrameBytes(preset);
+    if (seedAt >= 0)
+      for (let at = FRAME_HEADER_BYTES + seedAt; at < update.length; at += frame) update[at] = i & 0xff;
     const sum = existsSync(sumPath) ? readFileSync(sumPath) : undefined;
     writeFileSync(sumPath, await sums.fold(preset, sum, update, parameterCount));
   }

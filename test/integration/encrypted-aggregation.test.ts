@@ -23,12 +23,12 @@ import { RoundState, RpcError } from '@radfed/proto';
 import {
   aggregateErrorBound,
   FRAME_HEADER_BYTES,
-  frameBytes,
   type HePreset,
   hePreset,
   planQuantisation,
   type QuantisationPlan,
   silentLogger,
+  updateFrameBytes,
 } from '@radfed/shared';
 import { type HeKeyMaterial, SiteHe } from '@radfed/shared/he-site';
 import {
@@ -270,7 +270,8 @@ describe('encrypted aggregation: key custody, bad ciphertexts, precision', () =>
     ];
     const encrypt = async (i: number, k: HeKeyMaterial = key, preset: HePreset = bgv) =>
       (await cipher.encrypt(preset, k, inputs[i]!.w, inputs[i]!.n, plan)).bytes;
-    await upload(a!, round.id, await encrypt(0), 10);
+    const first = await encrypt(0);
+    await upload(a!, round.id, first, 10);
     const before = (await roundQueries.getRound(coord.database.db, round.id))!;
     const sumBefore = Buffer.from(await blobs.get(before.aggregateKey!));
     const untouched = async () => {
@@ -284,7 +285,7 @@ describe('encrypted aggregation: key custody, bad ciphertexts, precision', () =>
     };
 
     const good = await encrypt(1);
-    const frame = frameBytes(bgv, 'update');
+    const frame = updateFrameBytes(bgv);
     const edit = (f: (bytes: Uint8Array) => void) => {
       const bytes = good.slice();
       f(bytes);
@@ -351,6 +352,13 @@ describe('encrypted aggregation: key custody, bad ciphertexts, precision', () =>
       upload(b!, round.id, await encrypt(1, otherKey), 999),
       status.FAILED_PRECONDITION,
       /not this federation's key/,
+    );
+    await untouched();
+    // Another site's ciphertexts, replayed: their seeds are already in the sum.
+    await expectStatus(
+      upload(b!, round.id, first, 999),
+      status.INVALID_ARGUMENT,
+      /already in the round's sum/,
     );
     await untouched();
     // Plaintext into an encrypted federation.

@@ -1,10 +1,10 @@
 import {
   type CiphertextSum,
-  framedBytes,
   HeFormatError,
   type HePreset,
   presetHash,
   readFrameHeader,
+  updateBytes,
 } from '@radfed/shared';
 import { HeKeysMissingError, InvalidUpdateError, WrongHeKeyError } from '../errors.js';
 import type { Aggregator } from './aggregator.js';
@@ -37,10 +37,13 @@ export class EncryptedAggregator implements Aggregator {
   }
 
   updateBytes(parameterCount: number): number {
-    return framedBytes(this.preset, 'update', parameterCount);
+    return updateBytes(this.preset, parameterCount);
   }
 
-  /** Checks framing, preset, key, ciphertext count and every SEAL field in JavaScript; touches no sum. */
+  /**
+   * Checks framing, preset, key, ciphertext count and every fixed SEAL field in JavaScript; touches no
+   * sum. Coefficients are checked by {@link fold} as it adds them (one pass, not two).
+   */
   validate(update: Uint8Array, parameterCount: number): void {
     if (!this.keyId) throw new HeKeysMissingError(this.custodian);
     try {
@@ -52,7 +55,11 @@ export class EncryptedAggregator implements Aggregator {
     }
   }
 
-  /** sum + update, ciphertext by ciphertext, on the HE worker threads. */
+  /**
+   * sum + update, ciphertext by ciphertext, on the HE worker threads: modular additions of c0 and the
+   * update's seeds merged into the sum's (see `foldRange` in @radfed/shared). A damaged coefficient
+   * or an update already in the sum is refused with the sum untouched.
+   */
   async fold(sum: Uint8Array | undefined, update: Uint8Array): Promise<Uint8Array> {
     const parameterCount = framedParameterCount(this.preset, update);
     try {

@@ -2,19 +2,27 @@
  * The coordinator's HE operations: checking and adding ciphertexts under a federation's public
  * parameters. Security: this module and its worker are given public parameters only and expose no
  * way to make, take or use a secret key, so nothing reachable from here can decrypt an update.
+ * Adding is plain JavaScript (fold.ts) on worker threads; SEAL is loaded only to check published
+ * public parameters and for the benchmark's calibration.
  */
 import { HeFormatError, HeKeyError } from '../errors.js';
-import { checkFrames, frameBytes, framedBytes } from './framing.js';
+import {
+  aggregateBytes,
+  aggregateContributors,
+  aggregateFrameBytes,
+  checkFrames,
+  updateFrameBytes,
+} from './framing.js';
 import { HePool } from './pool.js';
 import { type HePreset, presetHash } from './presets.js';
 import { decodePublicParameters, heKeyId } from './public-parameters.js';
 import type { FoldJob } from './sum-worker.js';
 
 const SUM_WORKER = new URL('./sum-worker.ts', import.meta.url);
-/** Ciphertexts per job: ~3 MB in flight per job for one update at N = 8192. */
+/** Ciphertexts per job: ~2 MB in flight per job and update at N = 8192. */
 const CHUNK_CIPHERTEXTS = 16;
 
-/** Adds encrypted updates into running sums on a pool of worker threads (one SEAL instance each). */
+/** Adds encrypted updates into running sums on a pool of worker threads. */
 export class CiphertextSum {
   private pool: HePool | undefined;
   private readonly expectedParameters = new Map<string, Promise<Uint8Array>>();
@@ -24,16 +32,33 @@ export class CiphertextSum {
 
   /**
    * Checks that `update` is exactly an update of `parameterCount` values under `preset` and the key
-   * `keyId`, in JavaScript, without touching any sum. Returns nothing; throws HeFormatError saying
-   * what is wrong (another preset or key, wrong count, truncated or damaged bytes).
+   * `keyId`, in JavaScript, without touching any sum: every header, length and fixed SEAL field, and,
+   * with `scanCoefficients`, that every coefficient is reduced. The fold checks coefficients as it adds
+   * them, so the upload path leaves the scan to it. Returns nothing; throws HeFormatError saying what
+   * is wrong (another preset or key, wrong count, truncated or damaged bytes).
    */
-  checkUpdate(preset: HePreset, keyId: string | undefined, update: Uint8Array, parameterCount: number): void {
-    checkFrames(update, { preset, presetHash: presetHash(preset), kind: 'update', keyId, parameterCount });
+  checkUpdate(
+    preset: HePreset,
+    keyId: string | undefined,
+    update: Uint8Array,
+    parameterCount: number,
+    scanCoefficients = false,
+  ): void {
+    checkFrames(update, {
+      preset,
+      presetHash: presetHash(preset),
+      kind: 'update',
+      keyId,
+      parameterCount,
+      scanCoefficients,
+    });
   }
 
   /**
-   * Returns `sum + update` as aggregate frames; `sum` undefined is the first update of a round. Call
-   * {@link checkUpdate} first: SEAL trusts the layout. Inputs are never modified.
+   * Returns `sum + update` as aggregate frames; `sum` undefined is the first update of a round. Inputs
+   * are never modified, so a refused update leaves the sum as it was.
+   * @throws HeFormatError for bytes that are not an update under this preset and the sum's key, an
+   *   unreduced coefficient (`corrupt`), or an update already in the sum (`duplicate`).
    */
   fold(
     preset: HePreset,
@@ -62,10 +87,13 @@ export class CiphertextSum {
     const keyId = checkFrames(updates[0]!, { ...quick, kind: 'update', keyId: undefined });
     for (const u of updates.slice(1)) checkFrames(u, { ...quick, kind: 'update', keyId });
     if (sum) checkFrames(sum, { ...quick, kind: 'aggregate', keyId });
+    const sumContributors = sum ? aggregateContributors(sum) : 0;
     const count = Math.ceil(parameterCount / preset.slotsPerCiphertext);
-    const update = frameBytes(preset, 'update');
-    const aggregate = frameBytes(preset, 'aggregate');
-    const output = new Uint8Array(framedBytes(preset, 'aggregate', parameterCount));
+    const update = updateFrameBytes(preset);
+    const aggregate = aggregateFrameBytes(preset, sumContributors);
+    const contributors = sumContributors + updates.length;
+    const outFrame = aggregateFrameBytes(preset, contributors);
+    const output = new Uint8Array(aggregateBytes(preset, parameterCount, contributors));
     const pool = this.workers();
     // Bounded chunks, each copied into a buffer moved to a worker and back: memory in transit stays
     // small and nothing is left for a worker's garbage collector to free later.
@@ -88,14 +116,14 @@ export class CiphertextSum {
         keyId,
         parameterCount,
         input: input.buffer,
-        withSum: sum !== undefined,
+        sumContributors,
         updates: updates.length,
-        output: new ArrayBuffer(span * aggregate),
+        output: new ArrayBuffer(span * outFrame),
         from,
         to,
       };
       const out = await pool.run<{ output: ArrayBuffer }>(job, [job.input, job.output]);
-      output.set(new Uint8Array(out.output), from * aggregate);
+      output.set(new Uint8Array(out.output), from * outFrame);
     });
     return output;
   }
@@ -128,8 +156,9 @@ export class CiphertextSum {
   }
 
   /**
-   * Calibration for benchmarks: parameters per second one worker thread's SEAL instance loads and adds
-   * the (checked) update's ciphertexts, with none of the framing, copying or serialising around it.
+   * Calibration for benchmarks: parameters per second one worker thread's SEAL instance loads (so
+   * expands the seeds of) and adds the (checked) update's ciphertexts, with none of the framing,
+   * copying or serialising around it: what folding would cost if the coordinator expanded seeds.
    */
   async sealFoldRate(
     preset: HePreset,

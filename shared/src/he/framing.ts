@@ -1,16 +1,32 @@
 /**
  * The wire format of encrypted updates and aggregates: a flat parameter vector packed into
- * ciphertexts of `slotsPerCiphertext` values, each ciphertext in its own fixed-size frame
+ * ciphertexts of `slotsPerCiphertext` values, each ciphertext in its own frame
  *
  *   "RFHC" | version u8 | kind u8 | 0 u16 | preset hash (32) | key id (32)
- *   | index u32 | count u32 | slots used u32 | payload length u32 | SEAL ciphertext (payload length)
+ *   | index u32 | count u32 | slots used u32 | payload length u32 | payload (payload length)
  *
  * (integers little-endian). The frame says which preset and which key the ciphertext is under and
  * where it sits in the vector, so a ciphertext from another federation, key or position is refused
- * before it is added to anything. Payloads are SEAL 4.1 serialisations with compression off, whose
- * layout is fixed by the preset; {@link checkFrames} verifies every byte SEAL would otherwise trust
- * (a malformed length or PRNG field aborts the whole SEAL instance), and that every coefficient is
- * reduced modulo its prime.
+ * before it is added to anything.
+ *
+ * An update's payload is a SEAL 4.1 serialisation with compression off, whose layout is fixed by the
+ * preset: for secret-key presets the first polynomial c0 and the 64-byte seed the second one, c1, is
+ * drawn from. {@link checkFrames} verifies every byte SEAL would otherwise trust (a malformed length
+ * or PRNG field aborts the whole SEAL instance), and that every coefficient is reduced modulo its
+ * prime.
+ *
+ * An aggregate's payload is RadFed's own ("seed-list" form):
+ *
+ *   contributors u32 | polynomials u32 | summed coefficients (u64 each, SEAL's order)
+ *   | seeds (64 bytes each, one per contributor, ascending byte order)
+ *
+ * For seeded presets the coordinator adds only the c0 polynomials and keeps the contributors' seeds:
+ * the sum of the c1 polynomials is the sum of what the seeds expand to, which the sites (who decrypt
+ * anyway, with SEAL) expand themselves. So the coordinator's fold is modular additions in JavaScript,
+ * with no SEAL and no seed expansion, and an aggregate is half the size of a summed SEAL ciphertext.
+ * Public-key presets have no seeds: both polynomials are summed. Seeds are kept sorted, so an
+ * aggregate is a function of the set of updates in it, whatever order they were folded in, and an
+ * update already in a sum is recognised by its seeds.
  */
 import { HeFormatError } from '../errors.js';
 import type { HePreset } from './presets.js';
@@ -22,7 +38,8 @@ const VERSION = 1;
 
 /** `update`: fresh ciphertexts a site uploads. `aggregate`: the summed ciphertexts of a round. */
 export type FrameKind = 'update' | 'aggregate';
-const KIND_CODE: Record<FrameKind, number> = { update: 1, aggregate: 2 };
+/** Kind code 2 was the summed-SEAL-ciphertext aggregate of RadFed 0.1's first builds; it is refused. */
+const KIND_CODE: Record<FrameKind, number> = { update: 1, aggregate: 3 };
 
 /** What a frame header says. */
 export interface FrameHeader {
@@ -40,8 +57,12 @@ const SEAL_MAGIC = 0xa15e;
 const SEAL_HEADER_BYTES = 16;
 const CT_META_BYTES = 32 + 1 + 8 + 8 + 8 + 8 + 8; // parms_id, ntt flag, size, N, L, scale, correction
 const DATA_OFFSET = SEAL_HEADER_BYTES + CT_META_BYTES + SEAL_HEADER_BYTES + 8; // 113
-const PRNG_INFO_BYTES = SEAL_HEADER_BYTES + 1 + 64;
+/** Bytes of a seed: SEAL's 512-bit PRNG seed. */
+export const SEED_BYTES = 64;
+const PRNG_INFO_BYTES = SEAL_HEADER_BYTES + 1 + SEED_BYTES;
 const PRNG_BLAKE2XB = 1;
+/** Bytes before an aggregate payload's coefficients (contributors, polynomials). */
+const AGGREGATE_META_BYTES = 8;
 
 /** Ciphertexts needed for `parameterCount` values. */
 export function ciphertextCount(preset: HePreset, parameterCount: number): number {
@@ -53,19 +74,67 @@ export function isSeeded(preset: HePreset): boolean {
   return preset.encryption === 'secret-key';
 }
 
-/** SEAL payload bytes of one ciphertext of `kind`. */
-export function payloadBytes(preset: HePreset, kind: FrameKind): number {
-  return kind === 'update' ? preset.updateCiphertextBytes : preset.aggregateCiphertextBytes;
+/**
+ * Where things are in one ciphertext's payload. For updates, offsets are into the SEAL serialisation;
+ * `seedAt` is -1 when there is no seed. For aggregates, `seedAt` is where the seed list starts.
+ */
+export interface PayloadLayout {
+  /** Offset of the first coefficient (u64 little-endian). */
+  coefficientsAt: number;
+  /** Coefficients: polynomials x levels x N. */
+  coefficients: number;
+  polys: number;
+  levels: number;
+  seedAt: number;
 }
 
-/** Bytes of one frame of `kind`. */
-export function frameBytes(preset: HePreset, kind: FrameKind): number {
-  return FRAME_HEADER_BYTES + payloadBytes(preset, kind);
+/** The layout of an update payload under `preset`. */
+export function updateLayout(preset: HePreset): PayloadLayout {
+  const levels = dataModuli(preset).length;
+  const polys = isSeeded(preset) ? 1 : 2;
+  const coefficients = polys * preset.polyModulusDegree * levels;
+  const seedAt = isSeeded(preset) ? DATA_OFFSET + 8 * coefficients + SEAL_HEADER_BYTES + 1 : -1;
+  return { coefficientsAt: DATA_OFFSET, coefficients, polys, levels, seedAt };
 }
 
-/** Exact bytes of an update (or aggregate) of `parameterCount` values. */
-export function framedBytes(preset: HePreset, kind: FrameKind, parameterCount: number): number {
-  return ciphertextCount(preset, parameterCount) * frameBytes(preset, kind);
+/** The layout of an aggregate payload under `preset` (seeds start at `seedAt`, if seeded). */
+export function aggregateLayout(preset: HePreset): PayloadLayout {
+  const levels = dataModuli(preset).length;
+  const polys = isSeeded(preset) ? 1 : 2;
+  const coefficients = polys * preset.polyModulusDegree * levels;
+  const coefficientsAt = AGGREGATE_META_BYTES;
+  return { coefficientsAt, coefficients, polys, levels, seedAt: coefficientsAt + 8 * coefficients };
+}
+
+/** Payload bytes of one update ciphertext. */
+export function updatePayloadBytes(preset: HePreset): number {
+  return preset.updateCiphertextBytes;
+}
+
+/** Payload bytes of one aggregate ciphertext summing `contributors` updates. */
+export function aggregatePayloadBytes(preset: HePreset, contributors: number): number {
+  const l = aggregateLayout(preset);
+  return l.seedAt + (isSeeded(preset) ? contributors * SEED_BYTES : 0);
+}
+
+/** Bytes of one update frame. */
+export function updateFrameBytes(preset: HePreset): number {
+  return FRAME_HEADER_BYTES + updatePayloadBytes(preset);
+}
+
+/** Bytes of one aggregate frame summing `contributors` updates. */
+export function aggregateFrameBytes(preset: HePreset, contributors: number): number {
+  return FRAME_HEADER_BYTES + aggregatePayloadBytes(preset, contributors);
+}
+
+/** Exact bytes of an update of `parameterCount` values. */
+export function updateBytes(preset: HePreset, parameterCount: number): number {
+  return ciphertextCount(preset, parameterCount) * updateFrameBytes(preset);
+}
+
+/** Exact bytes of an aggregate of `parameterCount` values summing `contributors` updates. */
+export function aggregateBytes(preset: HePreset, parameterCount: number, contributors: number): number {
+  return ciphertextCount(preset, parameterCount) * aggregateFrameBytes(preset, contributors);
 }
 
 /** Primes a fresh ciphertext is reduced by: all but the special (key-switching) prime, if any. */
@@ -89,6 +158,13 @@ export function writeFrameHeader(out: Uint8Array, at: number, h: FrameHeader): v
   v.setUint32(84, h.payloadBytes, true);
 }
 
+/** Writes an aggregate payload's contributor and polynomial counts at `at` (the payload's start). */
+export function writeAggregateMeta(out: Uint8Array, at: number, contributors: number, polys: number): void {
+  const v = new DataView(out.buffer, out.byteOffset + at, AGGREGATE_META_BYTES);
+  v.setUint32(0, contributors, true);
+  v.setUint32(4, polys, true);
+}
+
 /**
  * Reads the frame header at `at`.
  * @throws HeFormatError when the bytes there are not a frame header.
@@ -105,7 +181,13 @@ export function readFrameHeader(bytes: Uint8Array, at: number): FrameHeader {
     );
   }
   const code = v.getUint8(5);
-  const kind = code === 1 ? 'update' : code === 2 ? 'aggregate' : undefined;
+  const kind = code === KIND_CODE.update ? 'update' : code === KIND_CODE.aggregate ? 'aggregate' : undefined;
+  if (code === 2) {
+    throw new HeFormatError(
+      'kind',
+      'This aggregate is in the summed-SEAL-ciphertext form of an earlier RadFed build; recompute it with this version.',
+    );
+  }
   if (!kind) throw new HeFormatError('corrupt', `Frame at byte ${at} has unknown kind ${code}.`);
   return {
     kind,
@@ -118,6 +200,15 @@ export function readFrameHeader(bytes: Uint8Array, at: number): FrameHeader {
   };
 }
 
+/**
+ * How many updates the aggregate `bytes` sums, read from its first frame (0 when the bytes are too
+ * short to say). Checked against every frame by {@link checkFrames}.
+ */
+export function aggregateContributors(bytes: Uint8Array): number {
+  if (bytes.byteLength < FRAME_HEADER_BYTES + AGGREGATE_META_BYTES) return 0;
+  return new DataView(bytes.buffer, bytes.byteOffset + FRAME_HEADER_BYTES, 4).getUint32(0, true);
+}
+
 /** What {@link checkFrames} expects. */
 export interface FrameExpectation {
   preset: HePreset;
@@ -127,18 +218,24 @@ export interface FrameExpectation {
   keyId: string | undefined;
   parameterCount: number;
   /**
-   * Whether to check that every coefficient is reduced (default true). Bytes already checked, or
-   * made by the coordinator itself, may skip it: SEAL re-checks coefficients and reports, whereas
-   * the header and seed fields, always checked, are what would make it abort.
+   * For aggregates: how many updates it must sum (e.g. the round's site count), or undefined to
+   * accept any number from 1 up.
+   */
+  contributors?: number;
+  /**
+   * Whether to check that every coefficient is reduced (default true). The coordinator's fold checks
+   * coefficients as it adds them, so it skips this scan; the header, seed and length fields, always
+   * checked, are what would make SEAL abort.
    */
   scanCoefficients?: boolean;
 }
 
 /**
  * Checks that `bytes` are exactly the frames of one `kind` vector of `parameterCount` values under
- * the expected preset and key, and that every SEAL payload is well formed (fixed fields equal to the
- * preset's, every coefficient below its prime, a known PRNG in every seed). Pure JavaScript: no SEAL,
- * no key. Returns the key id the frames carry.
+ * the expected preset and key, and that every payload is well formed (fixed fields equal to the
+ * preset's, every coefficient below its prime, a known PRNG in every update seed, for aggregates one
+ * contributor count and strictly ascending seeds). Pure JavaScript: no SEAL, no key. Returns the key
+ * id the frames carry.
  *
  * @throws HeFormatError with the reason (`preset`, `key`, `count`, `truncated`, `corrupt`, `kind`) and
  *   a sentence saying which frame and what to do.
@@ -146,7 +243,6 @@ export interface FrameExpectation {
 export function checkFrames(bytes: Uint8Array, expect: FrameExpectation): string {
   const { preset, kind } = expect;
   const count = ciphertextCount(preset, expect.parameterCount);
-  const frame = frameBytes(preset, kind);
   const first = readFrameHeader(bytes, 0);
   if (first.presetHash !== expect.presetHash) {
     throw new HeFormatError(
@@ -166,9 +262,20 @@ export function checkFrames(bytes: Uint8Array, expect: FrameExpectation): string
   if (first.count !== count) {
     throw new HeFormatError(
       'count',
-      `The update has ${first.count} ciphertexts but this federation's model needs ${count} (${expect.parameterCount} values, ${preset.slotsPerCiphertext} a ciphertext).`,
+      `The ${kind} has ${first.count} ciphertexts but this federation's model needs ${count} (${expect.parameterCount} values, ${preset.slotsPerCiphertext} a ciphertext).`,
     );
   }
+  const contributors = kind === 'aggregate' ? aggregateContributors(bytes) : 0;
+  if (kind === 'aggregate') {
+    const want = expect.contributors;
+    if (contributors < 1 || (want !== undefined && contributors !== want)) {
+      throw new HeFormatError(
+        'count',
+        `The aggregate sums ${contributors} updates, but ${want ?? 'at least 1'} ${want === 1 ? 'was' : 'were'} expected; download the round's aggregate again.`,
+      );
+    }
+  }
+  const frame = kind === 'update' ? updateFrameBytes(preset) : aggregateFrameBytes(preset, contributors);
   if (bytes.byteLength !== count * frame) {
     const reason = bytes.byteLength < count * frame ? 'truncated' : 'count';
     throw new HeFormatError(
@@ -176,8 +283,9 @@ export function checkFrames(bytes: Uint8Array, expect: FrameExpectation): string
       `The ciphertext bytes are ${bytes.byteLength} long, but ${count} ${kind} ciphertexts of ${preset.name} take ${count * frame}.`,
     );
   }
-  const template = payloadTemplate(preset, kind);
   const moduli = dataModuli(preset).map((q) => [Number(q >> 32n), Number(q & 0xffffffffn)] as const);
+  const payload = frame - FRAME_HEADER_BYTES;
+  const scan = expect.scanCoefficients ?? true;
   for (let i = 0; i < count; i++) {
     const at = i * frame;
     const h = i === 0 ? first : readFrameHeader(bytes, at);
@@ -189,46 +297,112 @@ export function checkFrames(bytes: Uint8Array, expect: FrameExpectation): string
       h.count !== count ||
       h.index !== i ||
       h.slots !== slots ||
-      h.payloadBytes !== payloadBytes(preset, kind)
+      h.payloadBytes !== payload
     ) {
       throw new HeFormatError(
         'corrupt',
-        `Ciphertext frame ${i} of ${count} does not match the others (kind, preset, key, position, size); the bytes are damaged, re-encrypt the update.`,
+        `Ciphertext frame ${i} of ${count} does not match the others (kind, preset, key, position, size); the bytes are damaged, ${kind === 'update' ? 're-encrypt the update' : 'download the aggregate again'}.`,
       );
     }
-    checkPayload(
-      bytes,
-      at + FRAME_HEADER_BYTES,
-      template,
-      moduli,
-      preset.polyModulusDegree,
-      i,
-      expect.scanCoefficients ?? true,
-    );
+    const p = at + FRAME_HEADER_BYTES;
+    const bad = (what: string) =>
+      new HeFormatError(
+        'corrupt',
+        kind === 'update'
+          ? `Ciphertext ${i} is not a well-formed SEAL ciphertext for this preset (${what}); the bytes are damaged, re-encrypt the update.`
+          : `Aggregate ciphertext ${i} is damaged (${what}); download the aggregate again.`,
+      );
+    let layout: PayloadLayout;
+    if (kind === 'update') {
+      const t = sealTemplate(preset, 'fresh');
+      for (let j = 0; j < t.head.length; j++) if (bytes[p + j] !== t.head[j]) throw bad(`header byte ${j}`);
+      if (t.trailer) {
+        const tat = p + DATA_OFFSET + 8 * t.coefficients;
+        for (let j = 0; j < t.trailer.length; j++)
+          if (bytes[tat + j] !== t.trailer[j]) throw bad('seed header');
+      }
+      layout = updateLayout(preset);
+    } else {
+      layout = aggregateLayout(preset);
+      const v = new DataView(bytes.buffer, bytes.byteOffset + p, AGGREGATE_META_BYTES);
+      if (v.getUint32(0, true) !== contributors) throw bad('contributor count differs from frame 0');
+      if (v.getUint32(4, true) !== layout.polys) throw bad('polynomial count');
+      if (isSeeded(preset)) {
+        for (let k = 1; k < contributors; k++) {
+          const s = p + layout.seedAt + k * SEED_BYTES;
+          if (compareBytes(bytes, s - SEED_BYTES, bytes, s, SEED_BYTES) >= 0) throw bad('seeds out of order');
+        }
+      }
+    }
+    if (scan) {
+      const c = firstUnreduced(bytes, p + layout.coefficientsAt, layout, moduli, preset.polyModulusDegree);
+      if (c >= 0) throw bad(`coefficient ${c} is not reduced`);
+    }
   }
   return first.keyId;
 }
 
-interface PayloadTemplate {
-  head: Uint8Array;
-  coefficients: number;
-  polys: number;
-  trailer: Uint8Array | undefined;
+/**
+ * The index of the first coefficient at `at` (laid out as `layout`) that is not below its level's
+ * prime, or -1 when all are reduced.
+ */
+function firstUnreduced(
+  bytes: Uint8Array,
+  at: number,
+  layout: PayloadLayout,
+  moduli: (readonly [number, number])[],
+  n: number,
+): number {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + at, 8 * layout.coefficients);
+  for (let poly = 0; poly < layout.polys; poly++) {
+    for (let level = 0; level < layout.levels; level++) {
+      const [qhi, qlo] = moduli[level]!;
+      const base = (poly * layout.levels + level) * n;
+      for (let c = base; c < base + n; c++) {
+        const lo = v.getUint32(c << 3, true);
+        const hi = v.getUint32((c << 3) + 4, true);
+        if (hi > qhi || (hi === qhi && lo >= qlo)) return c;
+      }
+    }
+  }
+  return -1;
 }
 
-const templates = new Map<string, PayloadTemplate>();
+/** Compares `len` bytes of `a` at `ai` with `b` at `bi` (negative, zero, positive like Buffer.compare). */
+export function compareBytes(a: Uint8Array, ai: number, b: Uint8Array, bi: number, len: number): number {
+  for (let j = 0; j < len; j++) {
+    const d = a[ai + j]! - b[bi + j]!;
+    if (d !== 0) return d;
+  }
+  return 0;
+}
 
-/** The fixed bytes every payload of `kind` under `preset` starts (and, when seeded, ends) with. */
-function payloadTemplate(preset: HePreset, kind: FrameKind): PayloadTemplate {
-  const key = `${preset.name}/${preset.encryption}/${kind}`;
+/**
+ * The fixed bytes of a SEAL ciphertext serialisation under `preset`: `fresh` as sites upload them
+ * (seeded for secret-key presets: head, c0, trailer, seed), `full` with both polynomials.
+ */
+export interface SealTemplate {
+  head: Uint8Array;
+  coefficients: number;
+  /** The PRNG-info bytes between c0 and the seed (seeded only). */
+  trailer: Uint8Array | undefined;
+  /** Total bytes of the serialisation. */
+  bytes: number;
+}
+
+const templates = new Map<string, SealTemplate>();
+
+/** See {@link SealTemplate}. */
+export function sealTemplate(preset: HePreset, form: 'fresh' | 'full'): SealTemplate {
+  const key = `${preset.name}/${preset.encryption}/${form}`;
   const cached = templates.get(key);
   if (cached) return cached;
   const n = preset.polyModulusDegree;
   const levels = dataModuli(preset).length;
-  const seeded = kind === 'update' && isSeeded(preset);
+  const seeded = form === 'fresh' && isSeeded(preset);
   const polys = seeded ? 1 : 2;
   const coefficients = polys * n * levels;
-  const total = payloadBytes(preset, kind);
+  const total = form === 'fresh' ? preset.updateCiphertextBytes : preset.fullCiphertextBytes;
   const head = new Uint8Array(DATA_OFFSET);
   const v = new DataView(head.buffer);
   sealHeader(v, 0, total);
@@ -256,7 +430,7 @@ function payloadTemplate(preset: HePreset, kind: FrameKind): PayloadTemplate {
       `HE preset ${preset.name}: ciphertext layout is ${expectedTotal} bytes, not ${total}.`,
     );
   }
-  const t: PayloadTemplate = { head, coefficients, polys, trailer };
+  const t: SealTemplate = { head, coefficients, trailer, bytes: total };
   templates.set(key, t);
   return t;
 }
@@ -269,41 +443,6 @@ function sealHeader(v: DataView, at: number, size: number): void {
   v.setUint8(at + 5, 0); // compression none
   v.setUint16(at + 6, 0, true);
   v.setBigUint64(at + 8, BigInt(size), true);
-}
-
-function checkPayload(
-  bytes: Uint8Array,
-  at: number,
-  t: PayloadTemplate,
-  moduli: (readonly [number, number])[],
-  n: number,
-  index: number,
-  scan: boolean,
-): void {
-  const bad = (what: string) =>
-    new HeFormatError(
-      'corrupt',
-      `Ciphertext ${index} is not a well-formed SEAL ciphertext for this preset (${what}); the bytes are damaged, re-encrypt the update.`,
-    );
-  for (let j = 0; j < t.head.length; j++) if (bytes[at + j] !== t.head[j]) throw bad(`header byte ${j}`);
-  if (t.trailer) {
-    const tat = at + DATA_OFFSET + 8 * t.coefficients;
-    for (let j = 0; j < t.trailer.length; j++) if (bytes[tat + j] !== t.trailer[j]) throw bad('seed header');
-  }
-  if (!scan) return;
-  const v = new DataView(bytes.buffer, bytes.byteOffset + at + DATA_OFFSET, 8 * t.coefficients);
-  const levels = moduli.length;
-  for (let poly = 0; poly < t.polys; poly++) {
-    for (let level = 0; level < levels; level++) {
-      const [qhi, qlo] = moduli[level]!;
-      const base = ((poly * levels + level) * n) << 3;
-      for (let c = 0; c < n; c++) {
-        const lo = v.getUint32(base + (c << 3), true);
-        const hi = v.getUint32(base + (c << 3) + 4, true);
-        if (hi > qhi || (hi === qhi && lo >= qlo)) throw bad(`coefficient ${c} is not reduced`);
-      }
-    }
-  }
 }
 
 function hex32(hex: string): Uint8Array {

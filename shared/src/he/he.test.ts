@@ -1,12 +1,20 @@
 /**
- * Encrypt, add, decrypt on real SEAL worker threads: exact integer sums for BGV, the FedAvg error
- * bound, CKKS (secret- and public-key), and every malformed-ciphertext case refused in JavaScript
- * before SEAL could see it.
+ * Encrypt on real SEAL worker threads, add in the coordinator's JavaScript fold, decrypt with SEAL
+ * again: exact integer sums for BGV, the same aggregate whatever the fold order, the FedAvg error
+ * bound, CKKS (secret- and public-key), replayed ciphertexts refused, and every malformed-ciphertext
+ * case refused in JavaScript.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeFormatError } from '../errors.js';
 import { CiphertextSum } from './ciphertext-sum.js';
-import { checkFrames, FRAME_HEADER_BYTES, frameBytes, framedBytes } from './framing.js';
+import {
+  aggregateBytes,
+  aggregateContributors,
+  checkFrames,
+  FRAME_HEADER_BYTES,
+  updateBytes,
+  updateFrameBytes,
+} from './framing.js';
 import { hePreset, presetHash } from './presets.js';
 import { decodePublicParameters } from './public-parameters.js';
 import { aggregateErrorBound, planQuantisation, quantiseSlots, readSlots, siteFactor } from './quantise.js';
@@ -56,15 +64,26 @@ describe('HE encrypt / add / decrypt', () => {
     const updates: Uint8Array[] = [];
     for (const { w, n } of inputs) {
       const up = await site.encrypt(bgv, key, w, n, plan);
-      expect(up.bytes.byteLength).toBe(framedBytes(bgv, 'update', P));
+      expect(up.bytes.byteLength).toBe(updateBytes(bgv, P));
       sums.checkUpdate(bgv, key.keyId, up.bytes, P);
       sum = await sums.fold(bgv, sum, up.bytes, P);
       updates.push(up.bytes);
     }
-    const decrypted = await site.decryptSums(bgv, key, sum!, P);
-    // Folding all at once is the same sum: ciphertext addition is exact modular arithmetic.
+    expect(sum!.byteLength).toBe(aggregateBytes(bgv, P, 3));
+    expect(aggregateContributors(sum!)).toBe(3);
+    const decrypted = await site.decryptSums(bgv, key, sum!, P, 3);
+    // Folding all at once, or in another order, gives the same bytes: modular additions commute and
+    // the seed list is kept sorted.
     const batch = await sums.foldMany(bgv, undefined, updates, P);
     expect(Buffer.from(batch).equals(Buffer.from(sum!))).toBe(true);
+    const reversed = await sums.fold(
+      bgv,
+      await sums.foldMany(bgv, undefined, updates.slice(1).reverse(), P),
+      updates[0]!,
+      P,
+    );
+    expect(Buffer.from(reversed).equals(Buffer.from(sum!))).toBe(true);
+    await expect(site.decryptSums(bgv, key, sum!, P, 4)).rejects.toThrow(/sums 3 updates, but 4/);
     const expected = new Float64Array(P);
     const slots = new Int32Array(2 * P);
     const one = new Float64Array(P);
@@ -100,14 +119,14 @@ describe('HE encrypt / add / decrypt', () => {
     const good = (await site.encrypt(bgv, key, weights(7), 5, plan)).bytes;
     const reason = (bytes: Uint8Array, keyId = key.keyId, n = P) => {
       try {
-        sums.checkUpdate(bgv, keyId, bytes, n);
+        sums.checkUpdate(bgv, keyId, bytes, n, true);
         return 'accepted';
       } catch (err) {
         expect(err).toBeInstanceOf(HeFormatError);
         return (err as HeFormatError).reason;
       }
     };
-    const frame = frameBytes(bgv, 'update');
+    const frame = updateFrameBytes(bgv);
     const payload = FRAME_HEADER_BYTES;
     const flip = (at: number, value: number) => {
       const b = good.slice();
@@ -126,8 +145,20 @@ describe('HE encrypt / add / decrypt', () => {
     expect(reason(flip(payload + 20, good[payload + 20]! ^ 1))).toBe('corrupt');
     expect(reason(flip(frame - 65, 9))).toBe('corrupt');
     expect(reason(flip(2 * frame + 72, 0))).toBe('corrupt');
-    // An aggregate is not an update.
+    // The fold checks coefficients itself (the upload path skips the scan): refused, sum untouched.
+    const other = await sums.fold(
+      bgv,
+      undefined,
+      (await site.encrypt(bgv, key, weights(8), 5, plan)).bytes,
+      P,
+    );
+    const before = Buffer.from(other);
+    const unreduced = flip(frame + payload + 113 + 7, 0xff);
+    expect(() => sums.checkUpdate(bgv, key.keyId, unreduced, P)).not.toThrow();
+    await expect(sums.fold(bgv, other, unreduced, P)).rejects.toMatchObject({ reason: 'corrupt' });
+    expect(Buffer.from(other).equals(before)).toBe(true);
     const agg = await sums.fold(bgv, undefined, good, P);
+    // An aggregate is not an update.
     expect(() =>
       checkFrames(agg, {
         preset: bgv,
@@ -137,6 +168,22 @@ describe('HE encrypt / add / decrypt', () => {
         parameterCount: P,
       }),
     ).toThrow(HeFormatError);
+  });
+
+  it('refuses an update whose ciphertexts are already in the sum, leaving the sum as it was', async () => {
+    const plan = planQuantisation(bgv, limits);
+    const a = (await site.encrypt(bgv, key, weights(31), 5, plan)).bytes;
+    const b = (await site.encrypt(bgv, key, weights(32), 6, plan)).bytes;
+    const sum = await sums.foldMany(bgv, undefined, [a, b], P);
+    const before = Buffer.from(sum);
+    await expect(sums.fold(bgv, sum, a, P)).rejects.toMatchObject({ reason: 'duplicate' });
+    await expect(sums.foldMany(bgv, undefined, [b, b], P)).rejects.toThrow(/already in the round's sum/);
+    expect(Buffer.from(sum).equals(before)).toBe(true);
+    // A damaged aggregate (seeds out of order) is refused by the site before SEAL sees it.
+    const swapped = sum.slice();
+    const seeds = FRAME_HEADER_BYTES + 8 + 8 * 8192;
+    swapped.copyWithin(seeds, seeds + 64, seeds + 128);
+    await expect(site.decryptSums(bgv, key, swapped, P)).rejects.toThrow(/download the aggregate again/);
   });
 
   it('an aggregate under one key does not decrypt under another', async () => {

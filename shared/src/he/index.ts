@@ -13,15 +13,20 @@ export {
   keyWrapStatement,
 } from './custody.js';
 export {
+  aggregateBytes,
+  aggregateContributors,
+  aggregateFrameBytes,
   checkFrames,
   ciphertextCount,
   FRAME_HEADER_BYTES,
   type FrameExpectation,
   type FrameHeader,
   type FrameKind,
-  frameBytes,
-  framedBytes,
   readFrameHeader,
+  SEED_BYTES,
+  updateBytes,
+  updateFrameBytes,
+  updateLayout,
 } from './framing.js';
 export { defaultHeThreads } from './pool.js';
 export {

@@ -40,8 +40,11 @@ export interface HePreset {
   slotsPerCiphertext: number;
   /** Serialized size of one fresh (uploaded) ciphertext with compression off, in bytes. */
   updateCiphertextBytes: number;
-  /** Serialized size of one summed (downloaded) ciphertext with compression off, in bytes. */
-  aggregateCiphertextBytes: number;
+  /**
+   * Serialized size of one ciphertext with both polynomials (not seeded), compression off, in bytes:
+   * what a site hands SEAL when it decrypts an aggregate of a public-key preset.
+   */
+  fullCiphertextBytes: number;
   /** One line for operators. */
   description: string;
 }
@@ -81,7 +84,7 @@ export const HE_PRESETS = {
     parmsId: '',
     slotsPerCiphertext: 1,
     updateCiphertextBytes: 8,
-    aggregateCiphertextBytes: 8,
+    fullCiphertextBytes: 8,
     description: 'no encryption: float64 n_i * w_i in the clear (tests and comparisons only)',
   },
   'bgv-8192': {
@@ -96,7 +99,7 @@ export const HE_PRESETS = {
     parmsId: '6bb6347dfc71bb8fc1b809b0116de7b47efe267538bf1c820435ef06e738a937',
     slotsPerCiphertext: 8192,
     updateCiphertextBytes: 65730,
-    aggregateCiphertextBytes: 131185,
+    fullCiphertextBytes: 131185,
     description: 'BGV, N=8192, q=60 bits, t=40 bits, secret-key seeded: exact sums, ~8 bytes/parameter',
   },
   'ckks-8192': {
@@ -111,7 +114,7 @@ export const HE_PRESETS = {
     parmsId: '12d07a83d1477fc4b90a7075c1428058d1e88b6c7186932e7c200d2289ff8f2e',
     slotsPerCiphertext: 4096,
     updateCiphertextBytes: 131266,
-    aggregateCiphertextBytes: 262257,
+    fullCiphertextBytes: 262257,
     description:
       'CKKS, N=8192, q=[60,40,40], scale 2^40, secret-key seeded: approximate sums, ~32 bytes/parameter',
   },

@@ -1,11 +1,13 @@
 /**
- * Worker thread for the coordinator side: adds ciphertexts and checks public parameters. It is given
- * public parameters only and has no operation that takes, makes or uses a secret key.
+ * Worker thread for the coordinator side: adds ciphertexts (plain JavaScript, see fold.ts) and, for
+ * checks and calibration only, loads SEAL. It is given public parameters only and has no operation
+ * that takes, makes or uses a secret key.
  */
-import { HeFormatError } from '../errors.js';
-import { FRAME_HEADER_BYTES, frameBytes, payloadBytes, writeFrameHeader } from './framing.js';
+
+import { foldRange } from './fold.js';
+import { aggregateFrameBytes, FRAME_HEADER_BYTES, updateFrameBytes, updatePayloadBytes } from './framing.js';
 import type { HePreset } from './presets.js';
-import { loadSeal, presetContextCache } from './seal.js';
+import { loadSeal, type PresetContext, presetContextCache } from './seal.js';
 import { serveJobs } from './serve.js';
 
 /**
@@ -21,8 +23,8 @@ export interface FoldJob {
   keyId: string;
   parameterCount: number;
   input: ArrayBuffer;
-  /** Whether `input` starts with the running sum's frames (false for the first update of a round). */
-  withSum: boolean;
+  /** How many updates the running sum at the start of `input` holds (0: no sum, first update). */
+  sumContributors: number;
   /** How many updates follow. */
   updates: number;
   output: ArrayBuffer;
@@ -30,82 +32,47 @@ export interface FoldJob {
   to: number;
 }
 
-const seal = await loadSeal();
-
-const contextFor = presetContextCache(seal);
+/** SEAL, loaded on first need: folding does not use it, so a folding worker never pays its heap. */
+let contextFor: ((preset: HePreset) => PresetContext) | undefined;
+async function sealContext(preset: HePreset) {
+  const seal = await loadSeal();
+  contextFor ??= presetContextCache(seal);
+  return { seal, ...contextFor(preset) };
+}
 
 serveJobs({
   fold: async (raw) => {
     const job = raw as unknown as FoldJob;
     const { preset } = job;
-    const { context } = contextFor(preset);
     const span = job.to - job.from;
-    const update = frameBytes(preset, 'update');
-    const aggregate = frameBytes(preset, 'aggregate');
-    const updatePayload = payloadBytes(preset, 'update');
-    const sumPayload = payloadBytes(preset, 'aggregate');
-    const count = Math.ceil(job.parameterCount / preset.slotsPerCiphertext);
     const input = new Uint8Array(job.input);
-    const output = new Uint8Array(job.output);
-    const updatesAt = job.withSum ? span * aggregate : 0;
-    const evaluator = seal.Evaluator(context);
-    const sum = seal.CipherText();
-    const next = seal.CipherText();
-    try {
-      for (let c = 0; c < span; c++) {
-        // Ciphertext by ciphertext, so this thread's WASM heap holds two whatever the model size.
-        const i = job.from + c;
-        let first = 0;
-        if (job.withSum) {
-          const s = c * aggregate + FRAME_HEADER_BYTES;
-          sum.loadArray(context, input.subarray(s, s + sumPayload));
-        } else {
-          const u = updatesAt + c * update + FRAME_HEADER_BYTES;
-          sum.loadArray(context, input.subarray(u, u + updatePayload));
-          first = 1;
-        }
-        for (let k = first; k < job.updates; k++) {
-          const u = updatesAt + k * span * update + c * update + FRAME_HEADER_BYTES;
-          next.loadArray(context, input.subarray(u, u + updatePayload));
-          evaluator.add(sum, next, sum);
-        }
-        const bytes = sum.saveArray(seal.ComprModeType.none);
-        if (bytes.byteLength !== sumPayload) {
-          throw new HeFormatError(
-            'corrupt',
-            `ciphertext ${i} summed to ${bytes.byteLength} bytes, not ${sumPayload}`,
-          );
-        }
-        writeFrameHeader(output, c * aggregate, {
-          kind: 'aggregate',
-          presetHash: job.presetHash,
-          keyId: job.keyId,
-          index: i,
-          count,
-          slots: Math.min(preset.slotsPerCiphertext, job.parameterCount - i * preset.slotsPerCiphertext),
-          payloadBytes: sumPayload,
-        });
-        output.set(bytes, c * aggregate + FRAME_HEADER_BYTES);
-      }
-    } catch (err) {
-      if (err instanceof HeFormatError || /Aborted\(/.test(String((err as Error).message))) throw err;
-      // SEAL refused a ciphertext the framing checks let through (e.g. a value it re-checks).
-      throw new HeFormatError('corrupt', `SEAL refused a ciphertext: ${(err as Error).message}`);
-    } finally {
-      next.delete();
-      sum.delete();
-      evaluator.delete();
-    }
+    const sumBytes = job.sumContributors > 0 ? span * aggregateFrameBytes(preset, job.sumContributors) : 0;
+    const upBytes = span * updateFrameBytes(preset);
+    foldRange({
+      preset,
+      presetHash: job.presetHash,
+      keyId: job.keyId,
+      parameterCount: job.parameterCount,
+      sum: sumBytes > 0 ? input.subarray(0, sumBytes) : undefined,
+      sumContributors: job.sumContributors,
+      updates: Array.from({ length: job.updates }, (_, k) =>
+        input.subarray(sumBytes + k * upBytes, sumBytes + (k + 1) * upBytes),
+      ),
+      out: new Uint8Array(job.output),
+      from: job.from,
+      to: job.to,
+    });
     return { result: { output: job.output }, transfer: [job.output, job.input] };
   },
 
   sealCost: async (raw) => {
-    // Calibration: SEAL alone loading and adding `count` update ciphertexts, `repeats` times.
+    // Calibration: SEAL loading (expanding each seed) and adding `count` update ciphertexts,
+    // `repeats` times: what a fold costs when the coordinator expands seeds itself.
     const job = raw as unknown as { preset: HePreset; input: ArrayBuffer; count: number; repeats: number };
-    const { context } = contextFor(job.preset);
+    const { seal, context } = await sealContext(job.preset);
     const input = new Uint8Array(job.input);
-    const frame = frameBytes(job.preset, 'update');
-    const size = payloadBytes(job.preset, 'update');
+    const frame = updateFrameBytes(job.preset);
+    const size = updatePayloadBytes(job.preset);
     const evaluator = seal.Evaluator(context);
     const sum = seal.CipherText();
     const next = seal.CipherText();
@@ -129,7 +96,8 @@ serveJobs({
 
   sealParameters: async (raw) => {
     const { preset } = raw as unknown as { preset: HePreset };
-    const bytes = contextFor(preset).parms.saveArray(seal.ComprModeType.none);
+    const { seal, parms } = await sealContext(preset);
+    const bytes = parms.saveArray(seal.ComprModeType.none);
     return { result: bytes, transfer: [bytes.buffer as ArrayBuffer] };
   },
 });

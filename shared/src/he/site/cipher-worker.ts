@@ -11,7 +11,18 @@ import type { PlainText } from 'node-seal/implementation/plain-text.js';
 import type { PublicKey } from 'node-seal/implementation/public-key.js';
 import type { SecretKey } from 'node-seal/implementation/secret-key.js';
 import { HeKeyError } from '../../errors.js';
-import { FRAME_HEADER_BYTES, frameBytes, payloadBytes, writeFrameHeader } from '../framing.js';
+import {
+  aggregateFrameBytes,
+  aggregateLayout,
+  FRAME_HEADER_BYTES,
+  isSeeded,
+  SEED_BYTES,
+  sealTemplate,
+  updateFrameBytes,
+  updateLayout,
+  updatePayloadBytes,
+  writeFrameHeader,
+} from '../framing.js';
 import type { HePreset } from '../presets.js';
 import { quantiseSlots, readSlots } from '../quantise.js';
 import { loadSeal, presetContextCache } from '../seal.js';
@@ -51,6 +62,8 @@ export interface DecryptJob extends KeyArgs {
   op: 'decrypt';
   input: ArrayBuffer;
   parameterCount: number;
+  /** Updates the aggregate sums (frames carry one seed each, for seeded presets). */
+  contributors: number;
   output: ArrayBuffer;
   from: number;
   to: number;
@@ -134,8 +147,8 @@ serveJobs({
     const values = new Float32Array(job.values);
     const base = job.from * preset.slotsPerCiphertext;
     const output = new Uint8Array(job.output);
-    const frame = frameBytes(preset, 'update');
-    const size = payloadBytes(preset, 'update');
+    const frame = updateFrameBytes(preset);
+    const size = updatePayloadBytes(preset);
     const slots = preset.slotsPerCiphertext;
     const count = Math.ceil(job.parameterCount / slots);
     const plain = seal.PlainText();
@@ -188,19 +201,27 @@ serveJobs({
     const key = keyFor(job);
     const input = new Uint8Array(job.input);
     const output = new Float64Array(job.output);
-    const frame = frameBytes(preset, 'aggregate');
-    const size = payloadBytes(preset, 'aggregate');
+    const frame = aggregateFrameBytes(preset, job.contributors);
     const slots = preset.slotsPerCiphertext;
     const plain = seal.PlainText();
     const cipher = seal.CipherText();
+    const part = seal.CipherText();
+    const evaluator = seal.Evaluator(context);
     const batch = preset.scheme === 'bgv' ? seal.BatchEncoder(context) : undefined;
     const ckks = preset.scheme === 'ckks' ? seal.CKKSEncoder(context) : undefined;
+    const rebuild = sealRebuilder(preset);
     try {
       for (let i = job.from; i < job.to; i++) {
         const used = Math.min(slots, job.parameterCount - i * slots);
         const at = (i - job.from) * frame + FRAME_HEADER_BYTES;
         const into = (i - job.from) * slots;
-        cipher.loadArray(context, input.subarray(at, at + size));
+        rebuild(input, at, job.contributors, (bytes, k) => {
+          if (k === 0) cipher.loadArray(context, bytes);
+          else {
+            part.loadArray(context, bytes);
+            evaluator.add(cipher, part, cipher);
+          }
+        });
         key.decryptor.decrypt(cipher, plain);
         if (batch) {
           const decoded = batch.decodeBigInt(plain, true);
@@ -213,12 +234,52 @@ serveJobs({
     } finally {
       batch?.delete();
       ckks?.delete();
+      evaluator.delete();
+      part.delete();
       cipher.delete();
       plain.delete();
     }
     return { result: { output: job.output }, transfer: [job.output, job.input] };
   },
 });
+
+/**
+ * Turns one aggregate payload back into SEAL ciphertexts whose sum is the aggregate ciphertext, handing
+ * each serialisation to `use` (the buffer is reused between calls). Seeded presets: one seeded
+ * ciphertext per contributor, the first carrying the summed c0 and the others a zero c0, so SEAL's
+ * load expands each contributor's seed into its c1. Public-key presets: the one full ciphertext.
+ */
+function sealRebuilder(
+  preset: HePreset,
+): (
+  input: Uint8Array,
+  payloadAt: number,
+  contributors: number,
+  use: (bytes: Uint8Array, k: number) => void,
+) => void {
+  const seeded = isSeeded(preset);
+  const t = sealTemplate(preset, seeded ? 'fresh' : 'full');
+  const agg = aggregateLayout(preset);
+  const fresh = updateLayout(preset);
+  const scratch = new Uint8Array(t.bytes);
+  scratch.set(t.head, 0);
+  if (t.trailer) scratch.set(t.trailer, fresh.coefficientsAt + 8 * t.coefficients);
+  const coefficients = 8 * t.coefficients;
+  return (input, payloadAt, contributors, use) => {
+    const c = payloadAt + agg.coefficientsAt;
+    scratch.set(input.subarray(c, c + coefficients), fresh.coefficientsAt);
+    if (!seeded) {
+      use(scratch, 0);
+      return;
+    }
+    for (let k = 0; k < contributors; k++) {
+      if (k === 1) scratch.fill(0, fresh.coefficientsAt, fresh.coefficientsAt + coefficients);
+      const s = payloadAt + agg.seedAt + k * SEED_BYTES;
+      scratch.set(input.subarray(s, s + SEED_BYTES), fresh.seedAt);
+      use(scratch, k);
+    }
+  };
+}
 
 function encryptOne(key: KeyState, plain: PlainText, cipher: CipherText, preset: HePreset): Uint8Array {
   if (preset.encryption === 'public-key') {

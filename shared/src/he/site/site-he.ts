@@ -6,7 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { HeInputError, HeKeyError } from '../../errors.js';
-import { checkFrames, frameBytes, framedBytes } from '../framing.js';
+import {
+  aggregateContributors,
+  aggregateFrameBytes,
+  checkFrames,
+  updateBytes,
+  updateFrameBytes,
+} from '../framing.js';
 import { HePool } from '../pool.js';
 import { type HePreset, hePreset, presetHash } from '../presets.js';
 import { decodePublicParameters, encodePublicParameters, heKeyId } from '../public-parameters.js';
@@ -49,7 +55,7 @@ export function ckksPublicKeyVariant(): HePreset {
     ...hePreset('ckks-8192'),
     name: 'ckks-8192-pk',
     encryption: 'public-key',
-    updateCiphertextBytes: hePreset('ckks-8192').aggregateCiphertextBytes,
+    updateCiphertextBytes: hePreset('ckks-8192').fullCiphertextBytes,
     description: 'CKKS, N=8192, q=[60,40,40], scale 2^40, public-key encryption (comparison only)',
   };
 }
@@ -97,8 +103,8 @@ export class SiteHe {
     }
     const args = this.keyArgs(preset, key);
     const slots = preset.slotsPerCiphertext;
-    const frame = frameBytes(preset, 'update');
-    const output = new Uint8Array(framedBytes(preset, 'update', weights.length));
+    const frame = updateFrameBytes(preset);
+    const output = new Uint8Array(updateBytes(preset, weights.length));
     const count = Math.ceil(weights.length / slots);
     const pool = this.workers();
     // Bounded chunks moved to a worker and back: little memory in transit, none left behind.
@@ -124,7 +130,9 @@ export class SiteHe {
 
   /**
    * Decrypts an aggregate into the raw slot sums (sum of x_i), after checking its frames are under
-   * `key` and `preset`.
+   * `key` and `preset` (and, given `siteCount`, that it sums that many updates). For seeded presets
+   * this expands every contributor's seed (see framing.ts), so it costs about one seeded-ciphertext
+   * load per contributor and ciphertext.
    * @throws HeFormatError when the bytes are not an aggregate under this key and preset.
    */
   async decryptSums(
@@ -132,6 +140,7 @@ export class SiteHe {
     key: HeKeyMaterial,
     aggregate: Uint8Array,
     parameterCount: number,
+    siteCount?: number,
   ): Promise<Float64Array> {
     checkFrames(aggregate, {
       preset,
@@ -139,10 +148,12 @@ export class SiteHe {
       kind: 'aggregate',
       keyId: key.keyId,
       parameterCount,
+      contributors: siteCount,
     });
     const args = this.keyArgs(preset, key);
     const slots = preset.slotsPerCiphertext;
-    const frame = frameBytes(preset, 'aggregate');
+    const contributors = aggregateContributors(aggregate);
+    const frame = aggregateFrameBytes(preset, contributors);
     const output = new Float64Array(parameterCount);
     const count = Math.ceil(parameterCount / slots);
     const pool = this.workers();
@@ -153,6 +164,7 @@ export class SiteHe {
         // A copy (Buffer.slice would be a view, and moving it would detach the caller's bytes).
         input: Uint8Array.prototype.slice.call(aggregate, from * frame, to * frame).buffer,
         parameterCount,
+        contributors,
         output: new ArrayBuffer((to - from) * slots * 8),
         from,
         to,
@@ -177,7 +189,7 @@ export class SiteHe {
     siteCount: number,
     plan: QuantisationPlan,
   ): Promise<DecryptedAverage> {
-    const sums = await this.decryptSums(preset, key, aggregate, parameterCount);
+    const sums = await this.decryptSums(preset, key, aggregate, parameterCount, siteCount);
     const factor = averageFactor(plan, totalSamples);
     for (let i = 0; i < sums.length; i++) sums[i] = sums[i]! * factor;
     return { weights: sums, errorBound: aggregateErrorBound(plan, siteCount, totalSamples) };

@@ -1,0 +1,165 @@
+/**
+ * The coordinator's ciphertext addition, in plain JavaScript: no SEAL, no key. An aggregate ciphertext
+ * is the modular sum of the updates' c0 polynomials plus the list of their seeds (see framing.ts);
+ * adding an update is one pass of 64-bit modular additions over its coefficients, each checked to be
+ * reduced on the way, and one sorted insertion of its seed.
+ */
+import { HeFormatError } from '../errors.js';
+import {
+  aggregateFrameBytes,
+  aggregateLayout,
+  compareBytes,
+  dataModuli,
+  FRAME_HEADER_BYTES,
+  isSeeded,
+  SEED_BYTES,
+  updateFrameBytes,
+  updateLayout,
+  writeAggregateMeta,
+  writeFrameHeader,
+} from './framing.js';
+import type { HePreset } from './presets.js';
+
+/** Ciphertexts [from, to) of a running sum and of updates, to be added into `out`. */
+export interface FoldRange {
+  preset: HePreset;
+  presetHash: string;
+  keyId: string;
+  parameterCount: number;
+  /** The running sum's frames [from, to), or undefined for the first update of a round. */
+  sum: Uint8Array | undefined;
+  /** How many updates `sum` already holds (0 without a sum). */
+  sumContributors: number;
+  /** Each update's frames [from, to). */
+  updates: Uint8Array[];
+  /** Receives the aggregate frames [from, to); must start 4-byte aligned. */
+  out: Uint8Array;
+  from: number;
+  to: number;
+}
+
+/**
+ * Writes `sum + updates` for ciphertexts [from, to) into `out`. Inputs are never modified, so when this
+ * throws the running sum is as it was. The frames' headers and fixed SEAL fields must have been
+ * checked (checkFrames with or without the coefficient scan); coefficients are checked here.
+ *
+ * @throws HeFormatError `corrupt` for a coefficient not reduced modulo its prime, `duplicate` for an
+ *   update whose ciphertext (by its seed) is already in the sum or given twice.
+ */
+export function foldRange(r: FoldRange): void {
+  const { preset } = r;
+  const n = preset.polyModulusDegree;
+  const span = r.to - r.from;
+  const contributors = r.sumContributors + r.updates.length;
+  const seeded = isSeeded(preset);
+  const up = updateLayout(preset);
+  const agg = aggregateLayout(preset);
+  const upFrame = updateFrameBytes(preset);
+  const sumFrame = aggregateFrameBytes(preset, r.sumContributors);
+  const outFrame = aggregateFrameBytes(preset, contributors);
+  const moduli = dataModuli(preset);
+  const qhi = moduli.map((q) => Number(q >> 32n));
+  const qlo = moduli.map((q) => Number(q & 0xffffffffn));
+  const words = 2 * agg.coefficients;
+  if ((r.out.byteOffset + FRAME_HEADER_BYTES + agg.coefficientsAt) % 4 !== 0) {
+    throw new RangeError('foldRange: the output must be 4-byte aligned');
+  }
+  // Update coefficients sit at odd offsets (SEAL's layout): copied into an aligned scratch to add.
+  const scratch = new Uint32Array(words);
+  const scratchBytes = new Uint8Array(scratch.buffer);
+  const count = Math.ceil(r.parameterCount / preset.slotsPerCiphertext);
+  const seeds: { bytes: Uint8Array; at: number }[] = [];
+  for (let c = 0; c < span; c++) {
+    const i = r.from + c;
+    const outAt = c * outFrame;
+    writeFrameHeader(r.out, outAt, {
+      kind: 'aggregate',
+      presetHash: r.presetHash,
+      keyId: r.keyId,
+      index: i,
+      count,
+      slots: Math.min(preset.slotsPerCiphertext, r.parameterCount - i * preset.slotsPerCiphertext),
+      payloadBytes: outFrame - FRAME_HEADER_BYTES,
+    });
+    writeAggregateMeta(r.out, outAt + FRAME_HEADER_BYTES, contributors, agg.polys);
+    const accAt = outAt + FRAME_HEADER_BYTES + agg.coefficientsAt;
+    const acc = new Uint32Array(r.out.buffer, r.out.byteOffset + accAt, words);
+    if (r.sum) {
+      // The running sum is this code's own output: copied as it is (sites re-check every coefficient).
+      const s = c * sumFrame + FRAME_HEADER_BYTES + agg.coefficientsAt;
+      r.out.set(r.sum.subarray(s, s + 4 * words), accAt);
+    }
+    for (const [k, update] of r.updates.entries()) {
+      const u = c * upFrame + FRAME_HEADER_BYTES + up.coefficientsAt;
+      scratchBytes.set(update.subarray(u, u + 4 * words));
+      const bad = addReduced(acc, scratch, n, qhi, qlo);
+      if (bad >= 0) {
+        throw new HeFormatError(
+          'corrupt',
+          `Ciphertext ${i} of ${r.updates.length > 1 ? `update ${k + 1}` : 'the update'} is not a well-formed SEAL ciphertext for this preset (coefficient ${bad} is not reduced); the bytes are damaged, re-encrypt the update.`,
+        );
+      }
+    }
+    if (!seeded) continue;
+    seeds.length = 0;
+    for (let k = 0; k < r.sumContributors; k++) {
+      seeds.push({ bytes: r.sum!, at: c * sumFrame + FRAME_HEADER_BYTES + agg.seedAt + k * SEED_BYTES });
+    }
+    for (const update of r.updates) {
+      seeds.push({ bytes: update, at: c * upFrame + FRAME_HEADER_BYTES + up.seedAt });
+    }
+    seeds.sort((a, b) => compareBytes(a.bytes, a.at, b.bytes, b.at, SEED_BYTES));
+    let at = outAt + FRAME_HEADER_BYTES + agg.seedAt;
+    for (const [k, s] of seeds.entries()) {
+      if (k > 0) {
+        const prev = seeds[k - 1]!;
+        if (compareBytes(prev.bytes, prev.at, s.bytes, s.at, SEED_BYTES) === 0) {
+          throw new HeFormatError(
+            'duplicate',
+            `Ciphertext ${i} of this update is already in the round's sum (the same seed); a ciphertext counts once, so a replayed or copied update is refused.`,
+          );
+        }
+      }
+      r.out.set(s.bytes.subarray(s.at, s.at + SEED_BYTES), at);
+      at += SEED_BYTES;
+    }
+  }
+}
+
+/**
+ * acc += b, coefficient-wise modulo each level's prime (q < 2^62, as [hi, lo] 32-bit halves; levels
+ * of n coefficients each, in order, repeating per polynomial). Returns the first coefficient of b that
+ * is not reduced, leaving acc partly added, or -1.
+ */
+function addReduced(acc: Uint32Array, b: Uint32Array, n: number, qhi: number[], qlo: number[]): number {
+  const levels = qhi.length;
+  const blocks = acc.length / (2 * n);
+  for (let block = 0; block < blocks; block++) {
+    const level = block % levels;
+    const hiQ = qhi[level]!;
+    const loQ = qlo[level]!;
+    const end = 2 * n * (block + 1);
+    for (let j = 2 * n * block; j < end; j += 2) {
+      const blo = b[j]!;
+      const bhi = b[j + 1]!;
+      if (bhi > hiQ || (bhi === hiQ && blo >= loQ)) return j >> 1;
+      let lo = acc[j]! + blo;
+      let hi = acc[j + 1]! + bhi;
+      if (lo >= 4294967296) {
+        lo -= 4294967296;
+        hi++;
+      }
+      if (hi > hiQ || (hi === hiQ && lo >= loQ)) {
+        lo -= loQ;
+        hi -= hiQ;
+        if (lo < 0) {
+          lo += 4294967296;
+          hi--;
+        }
+      }
+      acc[j] = lo;
+      acc[j + 1] = hi;
+    }
+  }
+  return -1;
+}
