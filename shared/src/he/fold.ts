@@ -84,15 +84,18 @@ export function foldRange(r: FoldRange): void {
     writeAggregateMeta(r.out, outAt + FRAME_HEADER_BYTES, contributors, agg.polys);
     const accAt = outAt + FRAME_HEADER_BYTES + agg.coefficientsAt;
     const acc = new Uint32Array(r.out.buffer, r.out.byteOffset + accAt, words);
+    // The running sum is this code's own output, read in place (sites re-check every coefficient);
+    // without one, the first update is added to the zeros of the fresh output.
+    let base: Uint32Array | undefined;
     if (r.sum) {
-      // The running sum is this code's own output: copied as it is (sites re-check every coefficient).
-      const s = c * sumFrame + FRAME_HEADER_BYTES + agg.coefficientsAt;
-      r.out.set(r.sum.subarray(s, s + 4 * words), accAt);
+      const s = r.sum.byteOffset + c * sumFrame + FRAME_HEADER_BYTES + agg.coefficientsAt;
+      base =
+        s % 4 === 0 ? new Uint32Array(r.sum.buffer, s, words) : aligned(r.sum, s - r.sum.byteOffset, words);
     }
     for (const [k, update] of r.updates.entries()) {
       const u = c * upFrame + FRAME_HEADER_BYTES + up.coefficientsAt;
       scratchBytes.set(update.subarray(u, u + 4 * words));
-      const bad = addReduced(acc, scratch, n, qhi, qlo);
+      const bad = addReduced(acc, k === 0 ? base : undefined, scratch, n, qhi, qlo);
       if (bad >= 0) {
         throw new HeFormatError(
           'corrupt',
@@ -126,12 +129,27 @@ export function foldRange(r: FoldRange): void {
   }
 }
 
+/** A 4-byte-aligned copy of `words` 32-bit words of `bytes` from `at`. */
+function aligned(bytes: Uint8Array, at: number, words: number): Uint32Array {
+  const out = new Uint32Array(words);
+  new Uint8Array(out.buffer).set(bytes.subarray(at, at + 4 * words));
+  return out;
+}
+
 /**
- * acc += b, coefficient-wise modulo each level's prime (q < 2^62, as [hi, lo] 32-bit halves; levels
- * of n coefficients each, in order, repeating per polynomial). Returns the first coefficient of b that
- * is not reduced, leaving acc partly added, or -1.
+ * acc = (a ?? acc) + b, coefficient-wise modulo each level's prime (q < 2^62, as [lo, hi] 32-bit
+ * halves; levels of n coefficients each, in order, repeating per polynomial). Returns the first
+ * coefficient of b that is not reduced, leaving acc partly written, or -1.
  */
-function addReduced(acc: Uint32Array, b: Uint32Array, n: number, qhi: number[], qlo: number[]): number {
+function addReduced(
+  acc: Uint32Array,
+  a: Uint32Array | undefined,
+  b: Uint32Array,
+  n: number,
+  qhi: number[],
+  qlo: number[],
+): number {
+  const from = a ?? acc;
   const levels = qhi.length;
   const blocks = acc.length / (2 * n);
   for (let block = 0; block < blocks; block++) {
@@ -143,8 +161,8 @@ function addReduced(acc: Uint32Array, b: Uint32Array, n: number, qhi: number[], 
       const blo = b[j]!;
       const bhi = b[j + 1]!;
       if (bhi > hiQ || (bhi === hiQ && blo >= loQ)) return j >> 1;
-      let lo = acc[j]! + blo;
-      let hi = acc[j + 1]! + bhi;
+      let lo = from[j]! + blo;
+      let hi = from[j + 1]! + bhi;
       if (lo >= 4294967296) {
         lo -= 4294967296;
         hi++;
