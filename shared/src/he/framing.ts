@@ -286,6 +286,8 @@ export function checkFrames(bytes: Uint8Array, expect: FrameExpectation): string
   const moduli = dataModuli(preset).map((q) => [Number(q >> 32n), Number(q & 0xffffffffn)] as const);
   const payload = frame - FRAME_HEADER_BYTES;
   const scan = expect.scanCoefficients ?? true;
+  const template = kind === 'update' ? sealTemplate(preset, 'fresh') : undefined;
+  const layout = kind === 'update' ? updateLayout(preset) : aggregateLayout(preset);
   for (let i = 0; i < count; i++) {
     const at = i * frame;
     const h = i === 0 ? first : readFrameHeader(bytes, at);
@@ -312,18 +314,15 @@ export function checkFrames(bytes: Uint8Array, expect: FrameExpectation): string
           ? `Ciphertext ${i} is not a well-formed SEAL ciphertext for this preset (${what}); the bytes are damaged, re-encrypt the update.`
           : `Aggregate ciphertext ${i} is damaged (${what}); download the aggregate again.`,
       );
-    let layout: PayloadLayout;
-    if (kind === 'update') {
-      const t = sealTemplate(preset, 'fresh');
+    if (template) {
+      const t = template;
       for (let j = 0; j < t.head.length; j++) if (bytes[p + j] !== t.head[j]) throw bad(`header byte ${j}`);
       if (t.trailer) {
         const tat = p + DATA_OFFSET + 8 * t.coefficients;
         for (let j = 0; j < t.trailer.length; j++)
           if (bytes[tat + j] !== t.trailer[j]) throw bad('seed header');
       }
-      layout = updateLayout(preset);
     } else {
-      layout = aggregateLayout(preset);
       const v = new DataView(bytes.buffer, bytes.byteOffset + p, AGGREGATE_META_BYTES);
       if (v.getUint32(0, true) !== contributors) throw bad('contributor count differs from frame 0');
       if (v.getUint32(4, true) !== layout.polys) throw bad('polynomial count');
