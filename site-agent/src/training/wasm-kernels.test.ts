@@ -83,6 +83,21 @@ describe('WASM conv gradient kernels', () => {
     const sums = tf.tidy(() => columnSums(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2])).dataSync());
     expect(Array.from(sums)).toEqual([9, 12]);
   });
+
+  it.each([
+    [5000, 7],
+    [3000, 64],
+    [33, 256],
+  ])('sums %i x %i columns exactly as a row-by-row float64 sum, across row blocks', (rows, columns) => {
+    const data = values([rows, columns], 0.37);
+    const expected = new Float64Array(columns);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < columns; c++)
+        expected[c] = (expected[c] as number) + (data[r * columns + c] as number);
+    }
+    const sums = tf.tidy(() => columnSums(tf.tensor2d(data, [rows, columns])).dataSync());
+    expect(Array.from(sums)).toEqual(Array.from(Float32Array.from(expected)));
+  });
 });
 
 describe('knownAnswerProblems', () => {
