@@ -26,6 +26,8 @@ const CHUNK_CIPHERTEXTS = 16;
 export class CiphertextSum {
   private pool: HePool | undefined;
   private readonly expectedParameters = new Map<string, Promise<Uint8Array>>();
+  /** Chunk buffers back from the workers, reused (a few per thread). */
+  private spare: ArrayBuffer[] = [];
 
   /** @param threads worker threads to shard each fold over (default: cores available, at most 8). */
   constructor(private readonly threads?: number) {}
@@ -81,7 +83,7 @@ export class CiphertextSum {
     parameterCount: number,
   ): Promise<Uint8Array> {
     const hash = presetHash(preset);
-    // Layout only (cheap): coefficients were scanned by checkUpdate, and the sum is our own output.
+    // Layout only (cheap): the fold checks every coefficient as it adds it.
     const quick = { preset, presetHash: hash, parameterCount, scanCoefficients: false };
     if (updates.length === 0) throw new HeFormatError('count', 'There is no update to fold.');
     const keyId = checkFrames(updates[0]!, { ...quick, kind: 'update', keyId: undefined });
@@ -95,11 +97,12 @@ export class CiphertextSum {
     const outFrame = aggregateFrameBytes(preset, contributors);
     const output = new Uint8Array(aggregateBytes(preset, parameterCount, contributors));
     const pool = this.workers();
-    // Bounded chunks, each copied into a buffer moved to a worker and back: memory in transit stays
-    // small and nothing is left for a worker's garbage collector to free later.
+    // Bounded chunks, each copied into a buffer moved to a worker and back, and kept for the next
+    // chunk: memory in transit stays small, and no fold leaves buffers for a garbage collector.
     await pool.chunks(count, CHUNK_CIPHERTEXTS, async (from, to) => {
       const span = to - from;
-      const input = new Uint8Array((sum ? span * aggregate : 0) + updates.length * span * update);
+      const inputBytes = (sum ? span * aggregate : 0) + updates.length * span * update;
+      const input = new Uint8Array(this.buffer(inputBytes), 0, inputBytes);
       let at = 0;
       if (sum) {
         input.set(sum.subarray(from * aggregate, to * aggregate), 0);
@@ -115,15 +118,21 @@ export class CiphertextSum {
         presetHash: hash,
         keyId,
         parameterCount,
-        input: input.buffer,
+        input: input.buffer as ArrayBuffer,
+        inputBytes,
         sumContributors,
         updates: updates.length,
-        output: new ArrayBuffer(span * outFrame),
+        output: this.buffer(span * outFrame),
         from,
         to,
       };
-      const out = await pool.run<{ output: ArrayBuffer }>(job, [job.input, job.output]);
-      output.set(new Uint8Array(out.output), from * outFrame);
+      try {
+        const out = await pool.run<{ output: ArrayBuffer; input: ArrayBuffer }>(job, [job.input, job.output]);
+        output.set(new Uint8Array(out.output, 0, span * outFrame), from * outFrame);
+        this.spare.push(out.input, out.output);
+      } finally {
+        this.spare.splice(4 * pool.size);
+      }
     });
     return output;
   }
@@ -177,6 +186,12 @@ export class CiphertextSum {
   async close(): Promise<void> {
     await this.pool?.close();
     this.pool = undefined;
+  }
+
+  /** A buffer of at least `bytes` for a chunk in transit: a spare one, or a new one. */
+  private buffer(bytes: number): ArrayBuffer {
+    const i = this.spare.findIndex((b) => b.byteLength >= bytes);
+    return i >= 0 ? this.spare.splice(i, 1)[0]! : new ArrayBuffer(bytes);
   }
 
   private workers(): HePool {

@@ -38,6 +38,11 @@ export interface FoldRange {
   to: number;
 }
 
+/** This thread's scratch for one ciphertext's coefficients, kept between calls. */
+let scratch = new Uint32Array(0);
+/** Zeros to add the first update of a round to (`out` may be a reused buffer). */
+let zeros = new Uint32Array(0);
+
 /**
  * Writes `sum + updates` for ciphertexts [from, to) into `out`. Inputs are never modified, so when this
  * throws the running sum is as it was. The frames' headers and fixed SEAL fields must have been
@@ -65,7 +70,10 @@ export function foldRange(r: FoldRange): void {
     throw new RangeError('foldRange: the output must be 4-byte aligned');
   }
   // Update coefficients sit at odd offsets (SEAL's layout): copied into an aligned scratch to add.
-  const scratch = new Uint32Array(words);
+  if (scratch.length !== words) {
+    scratch = new Uint32Array(words);
+    zeros = new Uint32Array(words);
+  }
   const scratchBytes = new Uint8Array(scratch.buffer);
   const count = Math.ceil(r.parameterCount / preset.slotsPerCiphertext);
   const seeds: { bytes: Uint8Array; at: number }[] = [];
@@ -85,8 +93,8 @@ export function foldRange(r: FoldRange): void {
     const accAt = outAt + FRAME_HEADER_BYTES + agg.coefficientsAt;
     const acc = new Uint32Array(r.out.buffer, r.out.byteOffset + accAt, words);
     // The running sum is this code's own output, read in place (sites re-check every coefficient);
-    // without one, the first update is added to the zeros of the fresh output.
-    let base: Uint32Array | undefined;
+    // without one, the first update is added to zeros.
+    let base: Uint32Array = zeros;
     if (r.sum) {
       const s = r.sum.byteOffset + c * sumFrame + FRAME_HEADER_BYTES + agg.coefficientsAt;
       base =
@@ -141,7 +149,7 @@ function aligned(bytes: Uint8Array, at: number, words: number): Uint32Array {
  * halves; levels of n coefficients each, in order, repeating per polynomial). Returns the first
  * coefficient of b that is not reduced, leaving acc partly written, or -1.
  */
-function addReduced(
+export function addReduced(
   acc: Uint32Array,
   a: Uint32Array | undefined,
   b: Uint32Array,
@@ -161,20 +169,20 @@ function addReduced(
       const blo = b[j]!;
       const bhi = b[j + 1]!;
       if (bhi > hiQ || (bhi === hiQ && blo >= loQ)) return j >> 1;
+      // Branch-free: a sum of two uniform residues needs reducing half the time, which no branch
+      // predictor guesses (measured: twice as fast as if/else). Comparisons become 0/1 numbers.
       let lo = from[j]! + blo;
       let hi = from[j + 1]! + bhi;
-      if (lo >= 4294967296) {
-        lo -= 4294967296;
-        hi++;
-      }
-      if (hi > hiQ || (hi === hiQ && lo >= loQ)) {
-        lo -= loQ;
-        hi -= hiQ;
-        if (lo < 0) {
-          lo += 4294967296;
-          hi--;
-        }
-      }
+      const carry = +(lo >= 4294967296);
+      lo -= carry * 4294967296;
+      hi += carry;
+      // s >= q, exactly: (hi - hiQ) * 2^32 dominates unless it is 0, so float rounding keeps the sign.
+      const ge = +((hi - hiQ) * 4294967296 + (lo - loQ) >= 0);
+      lo -= ge * loQ;
+      hi -= ge * hiQ;
+      const borrow = +(lo < 0);
+      lo += borrow * 4294967296;
+      hi -= borrow;
       acc[j] = lo;
       acc[j + 1] = hi;
     }

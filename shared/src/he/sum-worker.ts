@@ -22,7 +22,9 @@ export interface FoldJob {
   presetHash: string;
   keyId: string;
   parameterCount: number;
+  /** The chunk's bytes are the first `inputBytes` of `input` (buffers are reused, so may be longer). */
   input: ArrayBuffer;
+  inputBytes: number;
   /** How many updates the running sum at the start of `input` holds (0: no sum, first update). */
   sumContributors: number;
   /** How many updates follow. */
@@ -45,7 +47,7 @@ serveJobs({
     const job = raw as unknown as FoldJob;
     const { preset } = job;
     const span = job.to - job.from;
-    const input = new Uint8Array(job.input);
+    const input = new Uint8Array(job.input, 0, job.inputBytes);
     const sumBytes = job.sumContributors > 0 ? span * aggregateFrameBytes(preset, job.sumContributors) : 0;
     const upBytes = span * updateFrameBytes(preset);
     foldRange({
@@ -58,11 +60,15 @@ serveJobs({
       updates: Array.from({ length: job.updates }, (_, k) =>
         input.subarray(sumBytes + k * upBytes, sumBytes + (k + 1) * upBytes),
       ),
-      out: new Uint8Array(job.output),
+      out: new Uint8Array(
+        job.output,
+        0,
+        span * aggregateFrameBytes(preset, job.sumContributors + job.updates),
+      ),
       from: job.from,
       to: job.to,
     });
-    return { result: { output: job.output }, transfer: [job.output, job.input] };
+    return { result: { output: job.output, input: job.input }, transfer: [job.output, job.input] };
   },
 
   sealCost: async (raw) => {
