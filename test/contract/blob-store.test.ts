@@ -62,6 +62,43 @@ describe('LocalBlobStore', () => {
     await expect(store.read('model', 0, 1.5)).rejects.toThrow(RangeError);
   });
 
+  it('streams a put chunk by chunk, and stores nothing when the producer fails', async () => {
+    const chunk = new Uint8Array(4);
+    await store.putStream('rounds/r1/sum', async (write) => {
+      for (let i = 0; i < 3; i++) {
+        chunk.fill(i); // reused: each write must be done with it when it resolves
+        await write(chunk);
+      }
+    });
+    expect(await store.get('rounds/r1/sum')).toEqual(bytes(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2));
+    await expect(
+      store.putStream('rounds/r1/sum', async (write) => {
+        await write(bytes(9, 9));
+        throw new Error('fold refused');
+      }),
+    ).rejects.toThrow('fold refused');
+    expect(await store.get('rounds/r1/sum')).toEqual(bytes(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2));
+    expect(await listFiles(root)).toEqual(['blobs/rounds/r1/sum']);
+  });
+
+  it('reads into a caller buffer, and says when the blob ends first', async () => {
+    await store.put('b', bytes(1, 2, 3, 4, 5));
+    const into = new Uint8Array(3);
+    await store.readInto('b', 1, into);
+    expect(into).toEqual(bytes(2, 3, 4));
+    await expect(store.readInto('b', 3, into)).rejects.toThrow(RangeError);
+    await expect(store.readInto('absent', 0, into)).rejects.toBeInstanceOf(BlobNotFoundError);
+  });
+
+  it('moves a blob to another key, replacing what was there', async () => {
+    await store.put('staging/u1', bytes(7, 7));
+    await store.put('rounds/r1/updates/s1', bytes(1));
+    await store.move('staging/u1', 'rounds/r1/updates/s1');
+    expect(await store.get('rounds/r1/updates/s1')).toEqual(bytes(7, 7));
+    expect(await store.size('staging/u1')).toBeUndefined();
+    await expect(store.move('staging/u1', 'x')).rejects.toBeInstanceOf(BlobNotFoundError);
+  });
+
   it('reports size, or undefined when absent', async () => {
     expect(await store.size('nothing/here')).toBeUndefined();
     await store.put('a/b', bytes(1, 2, 3, 4));

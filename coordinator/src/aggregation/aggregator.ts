@@ -1,3 +1,7 @@
+import type { ByteSource } from '@radfed/shared';
+
+export type { ByteSource };
+
 /**
  * How the coordinator combines site updates. An aggregator only ever adds: it folds one update into
  * a running sum, so memory stays O(model) whatever the number of sites. It never needs, and in the
@@ -16,4 +20,16 @@ export interface Aggregator {
    * threads (the encrypted aggregator does), hence possibly a promise: callers await it.
    */
   fold(sum: Uint8Array | undefined, update: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /**
+   * What the round engine runs: running sum + update with neither held whole. Both are read in
+   * chunks, the update is checked as it is read (the refusals of `validate` and `fold`), and the new
+   * sum goes to `write` in order, chunk by chunk; memory is a few chunks whatever the model size.
+   * When it throws, the caller discards what `write` received.
+   */
+  foldStream(
+    sum: ByteSource | undefined,
+    update: ByteSource,
+    parameterCount: number,
+    write: (chunk: Uint8Array) => Promise<void>,
+  ): Promise<void>;
 }

@@ -7,7 +7,7 @@ import {
   updateBytes,
 } from '@radfed/shared';
 import { HeKeysMissingError, InvalidUpdateError, WrongHeKeyError } from '../errors.js';
-import type { Aggregator } from './aggregator.js';
+import type { Aggregator, ByteSource } from './aggregator.js';
 
 /** The update encoding sites name in their upload header for an HE preset. */
 export function encryptedEncoding(preset: HePreset): string {
@@ -23,13 +23,13 @@ export class EncryptedAggregator implements Aggregator {
   readonly encoding: string;
 
   /**
-   * @param keyId the federation's HE key id, or undefined before its key bundle is published (then
+   * @param heKeyId the federation's HE key id, or undefined before its key bundle is published (then
    *   every update is refused).
    * @param custodian how to name the key custodian in that refusal.
    */
   constructor(
     private readonly preset: HePreset,
-    private readonly keyId: string | undefined,
+    private readonly heKeyId: string | undefined,
     private readonly sums: CiphertextSum,
     private readonly custodian = 'the key custodian',
   ) {
@@ -42,17 +42,10 @@ export class EncryptedAggregator implements Aggregator {
 
   /**
    * Checks framing, preset, key, ciphertext count and every fixed SEAL field in JavaScript; touches no
-   * sum. Coefficients are checked by {@link fold} as it adds them (one pass, not two).
+   * sum. Coefficients are checked by the fold as it adds them (one pass, not two).
    */
   validate(update: Uint8Array, parameterCount: number): void {
-    if (!this.keyId) throw new HeKeysMissingError(this.custodian);
-    try {
-      this.sums.checkUpdate(this.preset, this.keyId, update, parameterCount);
-    } catch (err) {
-      if (!(err instanceof HeFormatError)) throw err;
-      if (err.reason === 'key') throw new WrongHeKeyError(err.message, { cause: err });
-      throw new InvalidUpdateError(err.message, { cause: err });
-    }
+    this.refusals(() => this.sums.checkUpdate(this.preset, this.keyId(), update, parameterCount));
   }
 
   /**
@@ -62,11 +55,38 @@ export class EncryptedAggregator implements Aggregator {
    */
   async fold(sum: Uint8Array | undefined, update: Uint8Array): Promise<Uint8Array> {
     const parameterCount = framedParameterCount(this.preset, update);
+    return this.refusals(() => this.sums.fold(this.preset, sum, update, parameterCount));
+  }
+
+  /** As {@link fold}, streamed (see Aggregator.foldStream); the update's frames are checked per chunk. */
+  foldStream(
+    sum: ByteSource | undefined,
+    update: ByteSource,
+    parameterCount: number,
+    write: (chunk: Uint8Array) => Promise<void>,
+  ): Promise<void> {
+    const keyId = this.keyId();
+    return this.refusals(() => this.sums.foldStream(this.preset, keyId, sum, update, parameterCount, write));
+  }
+
+  /** The federation's key id. @throws HeKeysMissingError before the key bundle is published. */
+  private keyId(): string {
+    if (!this.heKeyId) throw new HeKeysMissingError(this.custodian);
+    return this.heKeyId;
+  }
+
+  /** Runs `f`, turning HE format errors into the refusals sites see (wrong key, invalid update). */
+  private refusals<T>(f: () => T): T {
+    const map = (err: unknown): never => {
+      if (!(err instanceof HeFormatError)) throw err;
+      if (err.reason === 'key') throw new WrongHeKeyError(err.message, { cause: err });
+      throw new InvalidUpdateError(err.message, { cause: err });
+    };
     try {
-      return await this.sums.fold(this.preset, sum, update, parameterCount);
+      const out = f();
+      return (out instanceof Promise ? out.catch(map) : out) as T;
     } catch (err) {
-      if (err instanceof HeFormatError) throw new InvalidUpdateError(err.message, { cause: err });
-      throw err;
+      return map(err);
     }
   }
 }

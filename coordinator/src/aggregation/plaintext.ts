@@ -1,5 +1,8 @@
 import { InvalidUpdateError } from '../errors.js';
-import type { Aggregator } from './aggregator.js';
+import type { Aggregator, ByteSource } from './aggregator.js';
+
+/** Values per chunk of a streamed fold (512 KiB of float64). */
+const CHUNK_VALUES = 65536;
 
 /**
  * Plaintext weighted FedAvg: each site uploads n_i * w_i as little-endian float64 (8 bytes a
@@ -15,18 +18,38 @@ export class PlaintextAggregator implements Aggregator {
   }
 
   validate(update: Uint8Array, parameterCount: number): void {
-    if (update.byteLength !== this.updateBytes(parameterCount)) {
-      throw new InvalidUpdateError(
-        `The update holds ${update.byteLength} bytes but this federation's model needs ${this.updateBytes(parameterCount)} (${parameterCount} float64 values); check the agent runs the federation's model spec.`,
-      );
-    }
-    const values = asFloat64(update);
-    for (let i = 0; i < values.length; i++) {
-      if (!Number.isFinite(values[i]!)) {
-        throw new InvalidUpdateError(
-          `The update's value ${i} is not a finite number; the local training diverged, lower the learning rate.`,
-        );
+    this.checkLength(update.byteLength, parameterCount);
+    checkFinite(asFloat64(update), 0);
+  }
+
+  async foldStream(
+    sum: ByteSource | undefined,
+    update: ByteSource,
+    parameterCount: number,
+    write: (chunk: Uint8Array) => Promise<void>,
+  ): Promise<void> {
+    this.checkLength(update.bytes, parameterCount);
+    const u = new Float64Array(Math.min(CHUNK_VALUES, parameterCount));
+    const s = new Float64Array(u.length);
+    for (let from = 0; from < parameterCount; from += CHUNK_VALUES) {
+      const n = Math.min(CHUNK_VALUES, parameterCount - from);
+      const values = u.subarray(0, n);
+      await update.readAt(from * 8, new Uint8Array(values.buffer, 0, n * 8));
+      checkFinite(values, from);
+      if (sum) {
+        const sums = s.subarray(0, n);
+        await sum.readAt(from * 8, new Uint8Array(sums.buffer, 0, n * 8));
+        for (let i = 0; i < n; i++) values[i] = sums[i]! + values[i]!;
       }
+      await write(new Uint8Array(values.buffer, 0, n * 8));
+    }
+  }
+
+  private checkLength(bytes: number, parameterCount: number): void {
+    if (bytes !== this.updateBytes(parameterCount)) {
+      throw new InvalidUpdateError(
+        `The update holds ${bytes} bytes but this federation's model needs ${this.updateBytes(parameterCount)} (${parameterCount} float64 values); check the agent runs the federation's model spec.`,
+      );
     }
   }
 
@@ -40,6 +63,17 @@ export class PlaintextAggregator implements Aggregator {
       out.set(u);
     }
     return new Uint8Array(out.buffer);
+  }
+}
+
+/** Throws InvalidUpdateError naming the first value (numbered from `offset`) that is not finite. */
+function checkFinite(values: Float64Array, offset: number): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) {
+      throw new InvalidUpdateError(
+        `The update's value ${offset + i} is not a finite number; the local training diverged, lower the learning rate.`,
+      );
+    }
   }
 }
 

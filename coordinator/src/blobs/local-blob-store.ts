@@ -28,14 +28,24 @@ export class LocalBlobStore implements BlobStore {
   }
 
   /** Writes to a temporary sibling, fsyncs it, then renames it over the target (atomic on POSIX). */
-  async put(key: string, data: Uint8Array): Promise<void> {
+  put(key: string, data: Uint8Array): Promise<void> {
+    return this.putStream(key, (write) => write(data));
+  }
+
+  /** As {@link put}, the temporary file written chunk by chunk. */
+  async putStream(
+    key: string,
+    produce: (write: (chunk: Uint8Array) => Promise<void>) => Promise<void>,
+  ): Promise<void> {
     const path = this.pathOf(key);
     const dir = dirname(path);
     await ensureDir(dir);
     const temp = join(dir, `.${randomUUID()}.tmp`);
     try {
       await withFile(temp, 'wx', async (file) => {
-        await file.writeFile(data);
+        await produce(async (chunk) => {
+          await file.writeFile(chunk);
+        });
         await file.sync();
       });
       await rename(temp, path);
@@ -44,6 +54,40 @@ export class LocalBlobStore implements BlobStore {
       throw err;
     }
     await syncDir(dir);
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const source = this.pathOf(from);
+    const path = this.pathOf(to);
+    const dir = dirname(path);
+    await ensureDir(dir);
+    try {
+      await rename(source, path);
+    } catch (err) {
+      throw notFoundOr(err, from);
+    }
+    await syncDir(dir);
+    if (dirname(source) !== dir) await syncDir(dirname(source));
+  }
+
+  async readInto(key: string, offset: number, into: Uint8Array): Promise<void> {
+    assertNonNegativeInteger('offset', offset);
+    try {
+      await withFile(this.pathOf(key), 'r', async (file) => {
+        let filled = 0;
+        while (filled < into.byteLength) {
+          const { bytesRead } = await file.read(into, filled, into.byteLength - filled, offset + filled);
+          if (bytesRead === 0) {
+            throw new RangeError(
+              `blob ${JSON.stringify(key)} ends before byte ${offset + into.byteLength} (read ${filled} of ${into.byteLength} from ${offset})`,
+            );
+          }
+          filled += bytesRead;
+        }
+      });
+    } catch (err) {
+      throw notFoundOr(err, key);
+    }
   }
 
   async get(key: string): Promise<Uint8Array> {

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { isEncrypted, type Logger } from '@radfed/shared';
+import type { ByteSource } from '../aggregation/aggregator.js';
 import type { AggregatorRegistry } from '../aggregation/registry.js';
+import { BlobNotFoundError } from '../blobs/errors.js';
 import type { BlobStore } from '../blobs/types.js';
 import {
   AlreadyAnsweredError,
@@ -45,7 +47,12 @@ export interface SubmitUpdate {
   roundId: string;
   siteId: string;
   modelVersion: number;
-  update: Uint8Array;
+  /**
+   * The update: `stagedKey` names a blob holding it (SiteService's staged upload, moved into the
+   * round once accepted), or `update` holds the bytes (in-process callers). Exactly one is set.
+   */
+  update?: Uint8Array;
+  stagedKey?: string;
   digest: string;
   sampleCount: number;
   metrics: Record<string, number>;
@@ -222,18 +229,36 @@ export class RoundEngine {
       }
       const fed = (await federationQ.getFederation(this.db, current.federationId))!;
       const aggregator = await this.opts.aggregators.forFederation(fed);
-      const sum = current.aggregateKey ? await this.opts.blobs.get(current.aggregateKey) : undefined;
-      // Folding never modifies `sum`: if it throws (e.g. a ciphertext SEAL refuses), nothing was written.
-      const folded = await aggregator.fold(sum, input.update);
       const count = (await roundQ.listParticipants(this.db, current.id)).filter(
         (p) => p.state === 'submitted',
       ).length;
       const sumKey = `rounds/${current.id}/sum-${count + 1}`;
       const updateKey = `rounds/${current.id}/updates/${input.siteId}`;
+      const blobs = this.opts.blobs;
+      // In-process callers hand over bytes: stored first, then streamed like a staged upload.
+      if (input.update) await blobs.put(updateKey, input.update);
+      const source = input.stagedKey ?? updateKey;
+      const updateBytes = (await blobs.size(source)) ?? 0;
+      // Streamed: the sum and the update are read in chunks, checked, added and written to a new
+      // sum blob that only appears once complete. Nothing model-sized is held in memory, and if the
+      // fold refuses the update the running sum is untouched.
+      const digest = createHash('sha256');
+      const sum = current.aggregateKey ? await blobSource(blobs, current.aggregateKey) : undefined;
+      await blobs.putStream(sumKey, (write) =>
+        aggregator.foldStream(
+          sum,
+          { bytes: updateBytes, readAt: (offset, into) => blobs.readInto(source, offset, into) },
+          fed.parameterCount,
+          async (chunk) => {
+            digest.update(chunk);
+            await write(chunk);
+          },
+        ),
+      );
       // Blobs first, rows second: a crash in between leaves unreferenced blobs, never a row
       // pointing at a missing blob, and the update is either fully counted or not at all.
-      await this.opts.blobs.put(updateKey, input.update);
-      await this.opts.blobs.put(sumKey, folded);
+      if (input.stagedKey) await blobs.move(input.stagedKey, updateKey);
+      const aggregateDigest = digest.digest('hex');
       const { updated, receipt } = await this.db.transaction(async (tx) => {
         const answered = await roundQ.answerParticipant(tx, current.id, input.siteId, 'submitted', {
           sampleCount: input.sampleCount,
@@ -247,7 +272,7 @@ export class RoundEngine {
         if (!answered) throw new AlreadyAnsweredError(`This site already answered round ${current.number}.`);
         const row = await roundQ.updateRound(tx, current.id, {
           aggregateKey: sumKey,
-          aggregateDigest: sha256Hex(folded),
+          aggregateDigest,
           totalSamples: current.totalSamples + input.sampleCount,
         });
         await emit(tx, 'round.update_accepted', {
@@ -257,7 +282,7 @@ export class RoundEngine {
           sampleCount: input.sampleCount,
           digest: input.digest,
         });
-        const receipt = await this.recordAccepted(tx, current, input, aggregator.encoding);
+        const receipt = await this.recordAccepted(tx, current, input, updateBytes, aggregator.encoding);
         return { updated: row!, receipt };
       });
       if (current.aggregateKey) await this.opts.blobs.delete(current.aggregateKey).catch(() => undefined);
@@ -462,15 +487,10 @@ export class RoundEngine {
     tx: Executor,
     round: RoundRow,
     input: SubmitUpdate,
+    updateBytes: number,
     encoding: string,
   ): Promise<IssuedReceipt> {
-    return recordAcceptedUpdate(
-      this.opts.ledger,
-      tx,
-      round,
-      { ...input, updateBytes: input.update.byteLength },
-      encoding,
-    );
+    return recordAcceptedUpdate(this.opts.ledger, tx, round, { ...input, updateBytes }, encoding);
   }
 
   private async emitFor(tx: Executor, row: RoundRow): Promise<void> {
@@ -523,6 +543,13 @@ function weightedMeanLoss(parts: ParticipantRow[]): number | null {
     }
   }
   return den > 0 ? num / den : null;
+}
+
+/** A blob as a ByteSource for a streamed fold. */
+async function blobSource(blobs: BlobStore, key: string): Promise<ByteSource> {
+  const bytes = await blobs.size(key);
+  if (bytes === undefined) throw new BlobNotFoundError(key);
+  return { bytes, readAt: (offset, into) => blobs.readInto(key, offset, into) };
 }
 
 export function sha256Hex(data: Uint8Array): string {

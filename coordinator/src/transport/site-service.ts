@@ -13,12 +13,14 @@ import type { KeyCustodyService } from '../custody/service.js';
 import {
   DigestMismatchError,
   InvalidRequestError,
+  InvalidUpdateError,
   ModelVersionNotFoundError,
   NotInvitedError,
   RoundClosedError,
   RoundNotFoundError,
   StaleModelError,
   UploadProtocolError,
+  WrongHeKeyError,
 } from '../errors.js';
 import type { FederationService } from '../federations/service.js';
 import { type IssuedReceipt, receiptFromEntry } from '../ledger/receipts.js';
@@ -340,29 +342,30 @@ async function receiveUpload(
       `The stream ended after ${received} of ${expected} bytes; resume from offset ${received}.`,
     );
   }
-  const update = await d.blobs.get(stagingKey);
-  if (!createHash('sha256').update(update).digest().equals(header.sha256)) {
+  // Hashed and folded from the staged blob in chunks: the coordinator never holds a whole update.
+  if (!(await blobDigest(d.blobs, stagingKey, received)).equals(header.sha256)) {
     await dropStaging();
     throw new DigestMismatchError();
   }
   const fed = (await federationQ.getFederation(d.db, caller.site.federationId))!;
+  let result: Awaited<ReturnType<RoundEngine['submit']>>;
   try {
-    // Checked before the engine sees it: a malformed update never reaches the running sum.
-    (await d.aggregators.forFederation(fed)).validate(update, fed.parameterCount);
+    // The engine checks the update as it folds it; a malformed update never reaches the running sum.
+    result = await d.engine.submit({
+      roundId: header.roundId,
+      siteId,
+      modelVersion: Number(header.modelVersion),
+      stagedKey: stagingKey,
+      digest: header.sha256.toString('hex'),
+      sampleCount: Number(header.sampleCount),
+      metrics: header.metrics,
+      provenance,
+    });
   } catch (err) {
-    await dropStaging();
+    // A refused update is not resumable: its bytes are wrong, not missing.
+    if (err instanceof InvalidUpdateError || err instanceof WrongHeKeyError) await dropStaging();
     throw err;
   }
-  const result = await d.engine.submit({
-    roundId: header.roundId,
-    siteId,
-    modelVersion: Number(header.modelVersion),
-    update,
-    digest: header.sha256.toString('hex'),
-    sampleCount: Number(header.sampleCount),
-    metrics: header.metrics,
-    provenance,
-  });
   await dropStaging();
   d.log.info(`update received for round ${roundNumber}`, {
     federation_id: fed.id,
@@ -370,6 +373,18 @@ async function receiveUpload(
     site_id: siteId,
   });
   return { receipt: receipt(header, siteId, result.acceptedAt, result.duplicate, result.receipt) };
+}
+
+/** SHA-256 of the first `length` bytes of a blob, read in 4 MiB chunks into one buffer. */
+async function blobDigest(blobs: BlobStore, key: string, length: number): Promise<Buffer> {
+  const hash = createHash('sha256');
+  const buffer = new Uint8Array(Math.min(length, 4 << 20));
+  for (let at = 0; at < length; at += buffer.length) {
+    const part = buffer.subarray(0, Math.min(buffer.length, length - at));
+    await blobs.readInto(key, at, part);
+    hash.update(part);
+  }
+  return hash.digest();
 }
 
 async function checkHeader(

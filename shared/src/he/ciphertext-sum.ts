@@ -7,10 +7,10 @@
  */
 import { HeFormatError, HeKeyError } from '../errors.js';
 import {
-  aggregateBytes,
   aggregateContributors,
   aggregateFrameBytes,
   checkFrames,
+  FRAME_HEADER_BYTES,
   updateFrameBytes,
 } from './framing.js';
 import { HePool } from './pool.js';
@@ -21,6 +21,53 @@ import type { FoldJob } from './sum-worker.js';
 const SUM_WORKER = new URL('./sum-worker.ts', import.meta.url);
 /** Ciphertexts per job: ~2 MB in flight per job and update at N = 8192. */
 const CHUNK_CIPHERTEXTS = 16;
+
+/** A vector's bytes held elsewhere (a file, a blob): its length, and reads at an offset. */
+export interface ByteSource {
+  bytes: number;
+  /** Fills `into` with the bytes from `offset`; throws if there are fewer. */
+  readAt(offset: number, into: Uint8Array): Promise<void>;
+}
+
+/** A promise settled from outside (Promise.withResolvers is Node 22+); never an unhandled rejection. */
+function deferred(): { promise: Promise<void>; resolve(): void; reject(err: unknown): void } {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/** Frame sizes of one fold: `updates` updates into a sum of `sumContributors` (0: no sum). */
+interface FoldShape {
+  parameterCount: number;
+  count: number;
+  sumContributors: number;
+  updates: number;
+  sumFrame: number;
+  updateFrame: number;
+  outFrame: number;
+}
+
+function foldShape(
+  preset: HePreset,
+  parameterCount: number,
+  sumContributors: number,
+  updates: number,
+): FoldShape {
+  return {
+    parameterCount,
+    count: Math.ceil(parameterCount / preset.slotsPerCiphertext),
+    sumContributors,
+    updates,
+    sumFrame: sumContributors > 0 ? aggregateFrameBytes(preset, sumContributors) : 0,
+    updateFrame: updateFrameBytes(preset),
+    outFrame: aggregateFrameBytes(preset, sumContributors + updates),
+  };
+}
 
 /** Adds encrypted updates into running sums on a pool of worker threads. */
 export class CiphertextSum {
@@ -89,52 +136,147 @@ export class CiphertextSum {
     const keyId = checkFrames(updates[0]!, { ...quick, kind: 'update', keyId: undefined });
     for (const u of updates.slice(1)) checkFrames(u, { ...quick, kind: 'update', keyId });
     if (sum) checkFrames(sum, { ...quick, kind: 'aggregate', keyId });
-    const sumContributors = sum ? aggregateContributors(sum) : 0;
-    const count = Math.ceil(parameterCount / preset.slotsPerCiphertext);
-    const update = updateFrameBytes(preset);
-    const aggregate = aggregateFrameBytes(preset, sumContributors);
-    const contributors = sumContributors + updates.length;
-    const outFrame = aggregateFrameBytes(preset, contributors);
-    const output = new Uint8Array(aggregateBytes(preset, parameterCount, contributors));
-    const pool = this.workers();
-    // Bounded chunks, each copied into a buffer moved to a worker and back, and kept for the next
-    // chunk: memory in transit stays small, and no fold leaves buffers for a garbage collector.
-    await pool.chunks(count, CHUNK_CIPHERTEXTS, async (from, to) => {
-      const span = to - from;
-      const inputBytes = (sum ? span * aggregate : 0) + updates.length * span * update;
-      const input = new Uint8Array(this.buffer(inputBytes), 0, inputBytes);
-      let at = 0;
-      if (sum) {
-        input.set(sum.subarray(from * aggregate, to * aggregate), 0);
-        at = span * aggregate;
+    const shape = foldShape(preset, parameterCount, sum ? aggregateContributors(sum) : 0, updates.length);
+    const output = new Uint8Array(shape.count * shape.outFrame);
+    await this.workers().chunks(shape.count, CHUNK_CIPHERTEXTS, (from, to) =>
+      this.foldChunk(
+        preset,
+        keyId,
+        shape,
+        from,
+        to,
+        async (into, at) => {
+          if (sum) {
+            into.set(sum.subarray(from * shape.sumFrame, to * shape.sumFrame), at);
+            at += (to - from) * shape.sumFrame;
+          }
+          for (const u of updates) {
+            into.set(u.subarray(from * shape.updateFrame, to * shape.updateFrame), at);
+            at += (to - from) * shape.updateFrame;
+          }
+        },
+        async (out) => output.set(out, from * shape.outFrame),
+      ),
+    );
+    return output;
+  }
+
+  /**
+   * `sum + update` with neither held whole: both are read in chunks of ciphertexts (into buffers
+   * reused from chunk to chunk), each chunk's frames are checked (layout here, coefficients in the
+   * fold) against `preset`, `keyId` and `parameterCount`, and the new sum is handed to `write` chunk
+   * by chunk, in order. Memory is a few chunks whatever the model size. When this throws, some chunks
+   * may have been written: the caller discards what `write` received (e.g. an uncommitted file).
+   * @throws HeFormatError as {@link fold}, for the first chunk found wrong.
+   */
+  async foldStream(
+    preset: HePreset,
+    keyId: string,
+    sum: ByteSource | undefined,
+    update: ByteSource,
+    parameterCount: number,
+    write: (chunk: Uint8Array) => Promise<void>,
+  ): Promise<void> {
+    const hash = presetHash(preset);
+    let sumContributors = 0;
+    if (sum) {
+      const head = new Uint8Array(FRAME_HEADER_BYTES + 8);
+      await sum.readAt(0, head);
+      sumContributors = aggregateContributors(head);
+    }
+    const shape = foldShape(preset, parameterCount, sumContributors, 1);
+    const expect = { preset, presetHash: hash, parameterCount, scanCoefficients: false, keyId };
+    if (update.bytes !== shape.count * shape.updateFrame) {
+      // Refused from its first frame, which says what it is (another preset, key, count, or short).
+      const head = new Uint8Array(Math.min(update.bytes, shape.updateFrame));
+      await update.readAt(0, head);
+      checkFrames(head, { ...expect, kind: 'update', range: { firstIndex: 0, totalBytes: update.bytes } });
+    }
+    if (sum && sum.bytes !== shape.count * shape.sumFrame) {
+      throw new HeFormatError('corrupt', 'The stored running sum has the wrong length; it is damaged.');
+    }
+    // Chunks are computed out of order on the workers but written in order: chunk i waits for i-1.
+    const turns = Array.from({ length: Math.ceil(shape.count / CHUNK_CIPHERTEXTS) }, () => deferred());
+    await this.workers().chunks(shape.count, CHUNK_CIPHERTEXTS, async (from, to) => {
+      const i = from / CHUNK_CIPHERTEXTS;
+      try {
+        await this.foldChunk(
+          preset,
+          keyId,
+          shape,
+          from,
+          to,
+          async (into, at) => {
+            const range = (bytes: number) => ({ firstIndex: from, totalBytes: bytes });
+            if (sum) {
+              const part = into.subarray(at, at + (to - from) * shape.sumFrame);
+              await sum.readAt(from * shape.sumFrame, part);
+              checkFrames(part, { ...expect, kind: 'aggregate', range: range(sum.bytes) });
+              at += part.byteLength;
+            }
+            const part = into.subarray(at, at + (to - from) * shape.updateFrame);
+            await update.readAt(from * shape.updateFrame, part);
+            checkFrames(part, { ...expect, kind: 'update', range: range(update.bytes) });
+          },
+          async (out) => {
+            if (i > 0) await turns[i - 1]!.promise;
+            await write(out);
+          },
+        );
+        turns[i]!.resolve();
+      } catch (err) {
+        turns[i]!.reject(err);
+        throw err;
       }
-      for (const u of updates) {
-        input.set(u.subarray(from * update, to * update), at);
-        at += span * update;
-      }
+    });
+  }
+
+  /**
+   * Folds ciphertexts [from, to) on a worker: `fill(into, at)` copies the sum's and the updates'
+   * frames for that range into a chunk buffer, and `take(out)` receives the summed frames before
+   * both buffers go back to the spares.
+   */
+  private async foldChunk(
+    preset: HePreset,
+    keyId: string,
+    shape: FoldShape,
+    from: number,
+    to: number,
+    fill: (into: Uint8Array, at: number) => Promise<void>,
+    take: (out: Uint8Array) => Promise<void>,
+  ): Promise<void> {
+    const span = to - from;
+    const inputBytes = span * (shape.sumFrame + shape.updates * shape.updateFrame);
+    const input = new Uint8Array(this.buffer(inputBytes), 0, inputBytes);
+    const output = this.buffer(span * shape.outFrame);
+    let back: { output: ArrayBuffer; input: ArrayBuffer } | undefined;
+    try {
+      await fill(input, 0);
       const job: FoldJob = {
         op: 'fold',
         preset,
-        presetHash: hash,
+        presetHash: presetHash(preset),
         keyId,
-        parameterCount,
+        parameterCount: shape.parameterCount,
         input: input.buffer as ArrayBuffer,
         inputBytes,
-        sumContributors,
-        updates: updates.length,
-        output: this.buffer(span * outFrame),
+        sumContributors: shape.sumContributors,
+        updates: shape.updates,
+        output,
         from,
         to,
       };
-      try {
-        const out = await pool.run<{ output: ArrayBuffer; input: ArrayBuffer }>(job, [job.input, job.output]);
-        output.set(new Uint8Array(out.output, 0, span * outFrame), from * outFrame);
-        this.spare.push(out.input, out.output);
-      } finally {
-        this.spare.splice(4 * pool.size);
-      }
-    });
-    return output;
+      back = await this.workers().run<{ output: ArrayBuffer; input: ArrayBuffer }>(job, [
+        job.input,
+        job.output,
+      ]);
+      await take(new Uint8Array(back.output, 0, span * shape.outFrame));
+    } finally {
+      // Buffers not moved to a worker (a failed fill) are still ours; moved ones come back in `back`.
+      if (back) this.spare.push(back.input, back.output);
+      else if (input.buffer.byteLength > 0) this.spare.push(input.buffer as ArrayBuffer, output);
+      this.spare.splice(4 * this.workers().size);
+    }
   }
 
   /**

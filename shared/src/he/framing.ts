@@ -228,6 +228,11 @@ export interface FrameExpectation {
    * checked, are what would make SEAL abort.
    */
   scanCoefficients?: boolean;
+  /**
+   * When `bytes` are a run of frames out of a larger vector (streamed in chunks): the index of its
+   * first frame and the byte length of the whole vector. Default: `bytes` are the whole vector.
+   */
+  range?: { firstIndex: number; totalBytes: number };
 }
 
 /**
@@ -276,21 +281,27 @@ export function checkFrames(bytes: Uint8Array, expect: FrameExpectation): string
     }
   }
   const frame = kind === 'update' ? updateFrameBytes(preset) : aggregateFrameBytes(preset, contributors);
-  if (bytes.byteLength !== count * frame) {
-    const reason = bytes.byteLength < count * frame ? 'truncated' : 'count';
+  const total = expect.range?.totalBytes ?? bytes.byteLength;
+  if (total !== count * frame) {
+    const reason = total < count * frame ? 'truncated' : 'count';
     throw new HeFormatError(
       reason,
-      `The ciphertext bytes are ${bytes.byteLength} long, but ${count} ${kind} ciphertexts of ${preset.name} take ${count * frame}.`,
+      `The ciphertext bytes are ${total} long, but ${count} ${kind} ciphertexts of ${preset.name} take ${count * frame}.`,
     );
+  }
+  const firstIndex = expect.range?.firstIndex ?? 0;
+  const frames = bytes.byteLength / frame;
+  if (!Number.isInteger(frames) || firstIndex + frames > count) {
+    throw new RangeError(`checkFrames: ${bytes.byteLength} bytes are not whole frames from ${firstIndex}`);
   }
   const moduli = dataModuli(preset).map((q) => [Number(q >> 32n), Number(q & 0xffffffffn)] as const);
   const payload = frame - FRAME_HEADER_BYTES;
   const scan = expect.scanCoefficients ?? true;
   const template = kind === 'update' ? sealTemplate(preset, 'fresh') : undefined;
   const layout = kind === 'update' ? updateLayout(preset) : aggregateLayout(preset);
-  for (let i = 0; i < count; i++) {
-    const at = i * frame;
-    const h = i === 0 ? first : readFrameHeader(bytes, at);
+  for (let i = firstIndex; i < firstIndex + frames; i++) {
+    const at = (i - firstIndex) * frame;
+    const h = i === firstIndex ? first : readFrameHeader(bytes, at);
     const slots = Math.min(preset.slotsPerCiphertext, expect.parameterCount - i * preset.slotsPerCiphertext);
     if (
       h.kind !== kind ||

@@ -4,7 +4,7 @@
  * a secret key; key generation, encryption and decryption live in `@radfed/shared/he-site`, which
  * only site agents import.
  */
-export { CiphertextSum } from './ciphertext-sum.js';
+export { type ByteSource, CiphertextSum } from './ciphertext-sum.js';
 export {
   heKeyWrapContext,
   type KeyBundleClaim,
