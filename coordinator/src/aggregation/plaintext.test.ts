@@ -21,6 +21,30 @@ describe('plaintext weighted FedAvg aggregator', () => {
     expect(() => agg.validate(bytes([1, 2, 3]), 3)).not.toThrow();
   });
 
+  it('streams the same sum in chunks, checking values as it reads them', async () => {
+    const n = 70_000; // more than one 65,536-value chunk
+    const a = bytes(Array.from({ length: n }, (_, i) => i));
+    const b = bytes(Array.from({ length: n }, (_, i) => 0.5 * i));
+    const source = (u: Uint8Array) => ({
+      bytes: u.byteLength,
+      readAt: async (offset: number, into: Uint8Array) =>
+        into.set(u.subarray(offset, offset + into.byteLength)),
+    });
+    const parts: Uint8Array[] = [];
+    await agg.foldStream(source(a), source(b), n, async (chunk) => {
+      parts.push(chunk.slice());
+    });
+    expect(Buffer.concat(parts).equals(Buffer.from(agg.fold(a, b)))).toBe(true);
+    const bad = b.slice();
+    new Float64Array(bad.buffer)[69_000] = Number.POSITIVE_INFINITY;
+    await expect(agg.foldStream(undefined, source(bad), n, async () => {})).rejects.toThrow(
+      /value 69000 is not a finite number/,
+    );
+    await expect(agg.foldStream(undefined, source(b.subarray(8)), n, async () => {})).rejects.toThrow(
+      InvalidUpdateError,
+    );
+  });
+
   it('reads misaligned input', () => {
     const buf = new Uint8Array(25);
     buf.set(bytes([4, 5, 6]), 1);

@@ -186,6 +186,41 @@ describe('HE encrypt / add / decrypt', () => {
     await expect(site.decryptSums(bgv, key, swapped, P)).rejects.toThrow(/download the aggregate again/);
   });
 
+  it('a streamed fold writes exactly the in-memory fold, in order, and refuses what fold refuses', async () => {
+    const plan = planQuantisation(bgv, limits);
+    const a = (await site.encrypt(bgv, key, weights(41), 5, plan)).bytes;
+    const b = (await site.encrypt(bgv, key, weights(42), 6, plan)).bytes;
+    const source = (bytes: Uint8Array) => ({
+      bytes: bytes.byteLength,
+      readAt: async (offset: number, into: Uint8Array) => {
+        if (offset + into.byteLength > bytes.byteLength) throw new RangeError('past the end');
+        into.set(bytes.subarray(offset, offset + into.byteLength));
+      },
+    });
+    const streamed = async (sum: Uint8Array | undefined, update: Uint8Array) => {
+      const parts: Uint8Array[] = [];
+      await sums.foldStream(bgv, key.keyId, sum && source(sum), source(update), P, async (chunk) => {
+        parts.push(chunk.slice());
+      });
+      return Buffer.concat(parts);
+    };
+    const first = await streamed(undefined, a);
+    expect(first.equals(Buffer.from(await sums.fold(bgv, undefined, a, P)))).toBe(true);
+    const second = await streamed(first, b);
+    expect(second.equals(Buffer.from(await sums.foldMany(bgv, undefined, [a, b], P)))).toBe(true);
+    // Refusals name the problem: a truncated update, another key, a replay, a damaged coefficient.
+    await expect(streamed(first, b.subarray(0, b.length - 10))).rejects.toMatchObject({
+      reason: 'truncated',
+    });
+    const other = await site.generateKeys(bgv);
+    const foreign = (await site.encrypt(bgv, other, weights(43), 5, plan)).bytes;
+    await expect(streamed(first, foreign)).rejects.toMatchObject({ reason: 'key' });
+    await expect(streamed(second, a)).rejects.toMatchObject({ reason: 'duplicate' });
+    const damaged = b.slice();
+    damaged[3 * updateFrameBytes(bgv) + FRAME_HEADER_BYTES + 113 + 7] = 0xff;
+    await expect(streamed(first, damaged)).rejects.toMatchObject({ reason: 'corrupt' });
+  });
+
   it('an aggregate under one key does not decrypt under another', async () => {
     const other = await site.generateKeys(bgv);
     const plan = planQuantisation(bgv, limits);
