@@ -15,7 +15,7 @@ import {
   startCoordinator,
   tlsFromPkiDir,
 } from '@radfed/coordinator';
-import { roundQueries, runToEnd, waitFor } from '@radfed/coordinator/testing';
+import { modelSpecToProto, roundQueries, runToEnd, waitFor } from '@radfed/coordinator/testing';
 import {
   channelCredentials,
   channelOptions,
@@ -24,7 +24,14 @@ import {
   type UploadUpdateRequest,
   unaryCall,
 } from '@radfed/proto';
-import { createCsr, initDevPki, issueCertificate, signUpdate, silentLogger } from '@radfed/shared';
+import {
+  builtinModelSpec,
+  createCsr,
+  initDevPki,
+  issueCertificate,
+  signUpdate,
+  silentLogger,
+} from '@radfed/shared';
 import { type AgentIdentity, enrol, SiteClient, updateSigner } from '@radfed/site-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -73,9 +80,11 @@ describe('bad input is refused with a clear status, nothing stored, server still
     address = `127.0.0.1:${coord.port}`;
     op = new OperatorClient({ address, tls: tlsFromPkiDir(config.pkiDir) });
     caPem = tlsFromPkiDir(config.pkiDir).caCertPem;
-    // Plaintext on purpose: these cases are about the transport; encrypted-aggregation.test.ts covers HE input.
+    // Plaintext and the small model on purpose: these cases are about the transport (a 1 MB update
+    // sent in two chunks); encrypted-aggregation.test.ts covers HE input.
     const fed = await op.createFederation({
       name: 'bad-input',
+      modelSpec: modelSpecToProto(builtinModelSpec('dense-ae-32')),
       hePreset: 'plaintext',
       minSites: 2,
       roundDeadlineSeconds: 600,

@@ -15,6 +15,7 @@ const USAGE = `Usage: radfed <command> [options]
 
 Commands:
   federations create NAME [--min-sites N] [--deadline SECONDS] [--max-samples N]
+                          [--model conv4|dense-ae-32] [--objective simclr|masked-reconstruction]
                           [--epochs N] [--learning-rate X] [--batch-size N]
                           [--he-preset bgv-8192|ckks-8192|plaintext] [--max-sites N] [--max-abs-weight X]
   federations list
@@ -52,6 +53,8 @@ async function main(argv: string[]): Promise<number> {
       'min-sites': { type: 'string' },
       deadline: { type: 'string' },
       'max-samples': { type: 'string' },
+      model: { type: 'string' },
+      objective: { type: 'string' },
       epochs: { type: 'string' },
       'learning-rate': { type: 'string' },
       'batch-size': { type: 'string' },
@@ -90,8 +93,9 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (`${group} ${verb}`) {
       case 'federations create': {
-        const { builtinModelSpec } = await import('@radfed/shared');
-        const spec = builtinModelSpec('dense-ae-32', {
+        const { builtinModelSpec, DEFAULT_ARCHITECTURE } = await import('@radfed/shared');
+        const spec = builtinModelSpec(values.model ?? DEFAULT_ARCHITECTURE, {
+          ...(values.objective ? { objective: values.objective } : {}),
           ...(values.epochs ? { localEpochs: int('epochs', values.epochs)! } : {}),
           ...(values['learning-rate']
             ? { learningRate: int('learning-rate', values['learning-rate'])! }

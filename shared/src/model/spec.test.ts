@@ -12,8 +12,9 @@ import {
 } from './spec.js';
 
 describe('builtinModelSpec', () => {
-  it('defaults to dense-ae-32 (see DEFAULT_ARCHITECTURE for why)', () => {
-    expect(builtinModelSpec().architecture).toBe('dense-ae-32');
+  it('defaults to the conv4 reference encoder with SimCLR', () => {
+    expect(builtinModelSpec().architecture).toBe('conv4');
+    expect(builtinModelSpec().objective).toBe('simclr');
   });
 
   it('describes dense-ae-32 with the documented layout and defaults', () => {
