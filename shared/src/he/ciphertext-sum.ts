@@ -43,6 +43,7 @@ function deferred(): { promise: Promise<void>; resolve(): void; reject(err: unkn
 
 /** Frame sizes of one fold: `updates` updates into a sum of `sumContributors` (0: no sum). */
 interface FoldShape {
+  presetHash: string;
   parameterCount: number;
   count: number;
   sumContributors: number;
@@ -59,6 +60,7 @@ function foldShape(
   updates: number,
 ): FoldShape {
   return {
+    presetHash: presetHash(preset),
     parameterCount,
     count: Math.ceil(parameterCount / preset.slotsPerCiphertext),
     sumContributors,
@@ -255,7 +257,7 @@ export class CiphertextSum {
       const job: FoldJob = {
         op: 'fold',
         preset,
-        presetHash: presetHash(preset),
+        presetHash: shape.presetHash,
         keyId,
         parameterCount: shape.parameterCount,
         input: input.buffer as ArrayBuffer,
@@ -272,7 +274,8 @@ export class CiphertextSum {
       ]);
       await take(new Uint8Array(back.output, 0, span * shape.outFrame));
     } finally {
-      // Buffers not moved to a worker (a failed fill) are still ours; moved ones come back in `back`.
+      // Buffers not moved to a worker (a failed fill) are still ours; moved ones come back in `back`
+      // (a job the worker refused keeps them, detached here, for its garbage collector).
       if (back) this.spare.push(back.input, back.output);
       else if (input.buffer.byteLength > 0) this.spare.push(input.buffer as ArrayBuffer, output);
       this.spare.splice(4 * this.workers().size);
