@@ -179,7 +179,6 @@ export class CiphertextSum {
     parameterCount: number,
     write: (chunk: Uint8Array) => Promise<void>,
   ): Promise<void> {
-    const hash = presetHash(preset);
     let sumContributors = 0;
     if (sum) {
       const head = new Uint8Array(FRAME_HEADER_BYTES + 8);
@@ -187,7 +186,7 @@ export class CiphertextSum {
       sumContributors = aggregateContributors(head);
     }
     const shape = foldShape(preset, parameterCount, sumContributors, 1);
-    const expect = { preset, presetHash: hash, parameterCount, scanCoefficients: false, keyId };
+    const expect = { preset, presetHash: shape.presetHash, parameterCount, scanCoefficients: false, keyId };
     if (update.bytes !== shape.count * shape.updateFrame) {
       // Refused from its first frame, which says what it is (another preset, key, count, or short).
       const head = new Uint8Array(Math.min(update.bytes, shape.updateFrame));
