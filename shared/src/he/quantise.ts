@@ -140,6 +140,11 @@ export function averageFactor(plan: QuantisationPlan, totalSamples: number): num
   return plan.sampleDivisor / (plan.scale * totalSamples);
 }
 
+/** `w` clipped to [-bound, bound]; NaN (refused before encryption, never encrypted) reads as 0. */
+function clip(w: number, bound: number): number {
+  return w > bound ? bound : w < -bound ? -bound : Number.isNaN(w) ? 0 : w;
+}
+
 /**
  * Writes `round(factor * clip(values[from + j], bound))` for j < count into `out` as little-endian
  * int64 (lo, hi int32 pairs), zero-filling the rest of `out`. Returns how many values were clipped.
@@ -155,22 +160,37 @@ export function quantiseSlots(
 ): number {
   let clipped = 0;
   for (let j = 0; j < count; j++) {
-    let w = values[from + j]!;
-    if (w > bound) {
-      w = bound;
-      clipped++;
-    } else if (w < -bound) {
-      w = -bound;
-      clipped++;
-    } else if (Number.isNaN(w)) {
-      // NaN never reaches a ciphertext: it is refused before encryption.
-      w = 0;
-    }
+    const v = values[from + j]!;
+    const w = clip(v, bound);
+    if (w !== v && !Number.isNaN(v)) clipped++;
     const x = Math.round(factor * w);
     out[2 * j] = x >>> 0;
     out[2 * j + 1] = Math.floor(x / 4294967296);
   }
   out.fill(0, 2 * count);
+  return clipped;
+}
+
+/**
+ * CKKS slot values: `factor * clip(values[from + j], bound)` for j < count into `out`, zero past
+ * `count`. Returns how many values were clipped.
+ */
+export function scaleSlots(
+  values: ArrayLike<number>,
+  from: number,
+  count: number,
+  factor: number,
+  bound: number,
+  out: Float64Array,
+): number {
+  let clipped = 0;
+  for (let j = 0; j < count; j++) {
+    const v = values[from + j]!;
+    const w = clip(v, bound);
+    if (w !== v && !Number.isNaN(v)) clipped++;
+    out[j] = factor * w;
+  }
+  out.fill(0, count);
   return clipped;
 }
 

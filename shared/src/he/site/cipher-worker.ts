@@ -24,7 +24,7 @@ import {
   writeFrameHeader,
 } from '../framing.js';
 import type { HePreset } from '../presets.js';
-import { quantiseSlots, readSlots } from '../quantise.js';
+import { quantiseSlots, readSlots, scaleSlots } from '../quantise.js';
 import { loadSeal, presetContextCache } from '../seal.js';
 import { serveJobs } from '../serve.js';
 
@@ -291,29 +291,4 @@ function encryptOne(key: KeyState, plain: PlainText, cipher: CipherText, preset:
   const bytes = serializable.saveArray(seal.ComprModeType.none);
   serializable.delete();
   return bytes;
-}
-
-/** CKKS slot values: factor * clip(value, bound), zero past `count`. Returns how many were clipped. */
-function scaleSlots(
-  values: Float32Array,
-  from: number,
-  count: number,
-  factor: number,
-  bound: number,
-  out: Float64Array,
-): number {
-  let clipped = 0;
-  for (let j = 0; j < count; j++) {
-    let w = values[from + j]!;
-    if (w > bound) {
-      w = bound;
-      clipped++;
-    } else if (w < -bound) {
-      w = -bound;
-      clipped++;
-    }
-    out[j] = factor * w;
-  }
-  out.fill(0, count);
-  return clipped;
 }
