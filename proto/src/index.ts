@@ -22,4 +22,4 @@ export const PROTO_FILES = [
   'radfed/v1/audit.proto',
 ] as const;
 export * from './client.js';
-export { modelSpecFromWire } from './model-spec.js';
+export { type ModelSpecCore, modelSpecCoreFields, modelSpecFromWire } from './model-spec.js';

@@ -6,9 +6,21 @@
  */
 import type { ModelSpec } from './gen/radfed/v1/common.js';
 
-export function modelSpecFromWire(spec: ModelSpec | undefined): Record<string, unknown> | undefined {
-  if (!spec) return undefined;
-  const options = spec.objectiveOptions;
+/** The fields every model spec has, wire or domain, copied into a fresh object (both directions). */
+export type ModelSpecCore = Pick<
+  ModelSpec,
+  | 'architecture'
+  | 'inputSize'
+  | 'tensors'
+  | 'objective'
+  | 'seed'
+  | 'localEpochs'
+  | 'batchSize'
+  | 'learningRate'
+  | 'fedproxMu'
+>;
+
+export function modelSpecCoreFields(spec: ModelSpecCore): ModelSpecCore {
   return {
     architecture: spec.architecture,
     inputSize: spec.inputSize,
@@ -19,6 +31,14 @@ export function modelSpecFromWire(spec: ModelSpec | undefined): Record<string, u
     batchSize: spec.batchSize,
     learningRate: spec.learningRate,
     fedproxMu: spec.fedproxMu,
+  };
+}
+
+export function modelSpecFromWire(spec: ModelSpec | undefined): Record<string, unknown> | undefined {
+  if (!spec) return undefined;
+  const options = spec.objectiveOptions;
+  return {
+    ...modelSpecCoreFields(spec),
     ...(spec.standardisation ? { standardisation: spec.standardisation } : {}),
     ...(spec.augmentation ? { augmentation: { ...spec.augmentation } } : {}),
     ...(options

@@ -36,27 +36,10 @@ const PARTICIPATION: Record<ParticipationState, pb.ParticipationState> = {
   missed: pb.ParticipationState.PARTICIPATION_STATE_MISSED,
 };
 
-/** The fields proto and domain model specs share; this copies either into a fresh object. */
-function copyModelSpec(spec: ModelSpec | pb.ModelSpec): Omit<ModelSpec, keyof ModelSpecExtras> {
-  return {
-    architecture: spec.architecture,
-    inputSize: spec.inputSize,
-    tensors: spec.tensors.map((t) => ({ name: t.name, shape: [...t.shape], shared: t.shared })),
-    objective: spec.objective,
-    seed: spec.seed,
-    localEpochs: spec.localEpochs,
-    batchSize: spec.batchSize,
-    learningRate: spec.learningRate,
-    fedproxMu: spec.fedproxMu,
-  };
-}
-
-type ModelSpecExtras = Pick<ModelSpec, 'standardisation' | 'augmentation' | 'objectiveOptions'>;
-
 export function modelSpecToProto(spec: ModelSpec): pb.ModelSpec {
   const options = spec.objectiveOptions;
   return {
-    ...copyModelSpec(spec),
+    ...pb.modelSpecCoreFields(spec),
     standardisation: spec.standardisation ?? '',
     augmentation: spec.augmentation ? { ...spec.augmentation } : undefined,
     objectiveOptions: options
