@@ -348,20 +348,9 @@ export class LedgerAudit {
       fail(`records ${p.sampleCount} samples, outside 1..${this.maxSamples}`);
     }
     const site = this.sites.get(p.siteId);
-    const signed = {
-      roundId: p.roundId,
-      modelVersion: p.modelVersion,
-      updateDigest: p.updateDigest,
-      datasetCommitment: p.datasetCommitment,
-      metrics: p.metrics,
-      sampleCount: p.sampleCount,
-    };
     if (!p.siteSignature) {
       fail(`records an update ${who} did not sign`);
-    } else if (
-      site &&
-      !safeVerify(() => verifyUpdateSignature(site.signingKey, signed, b64(p.siteSignature)))
-    ) {
+    } else if (site && !safeVerify(() => verifyUpdateSignature(site.signingKey, p, b64(p.siteSignature)))) {
       fail(`records facts that ${who} did not sign: its signature does not verify over them`);
     }
     const receipt = {

@@ -151,15 +151,7 @@ function checkOne(
   if (p.receiptSignature !== r.coordinatorSignature || entry.createdAt !== r.acceptedAt) {
     return `entry #${r.ledgerIndex} records a different receipt than the one this site holds`;
   }
-  const signed = {
-    roundId: p.roundId,
-    modelVersion: p.modelVersion,
-    updateDigest: p.updateDigest,
-    datasetCommitment: p.datasetCommitment,
-    metrics: p.metrics,
-    sampleCount: p.sampleCount,
-  };
-  if (!verifyUpdateSignature(ctx.signingPublicKey, signed, Buffer.from(p.siteSignature, 'base64'))) {
+  if (!verifyUpdateSignature(ctx.signingPublicKey, p, Buffer.from(p.siteSignature, 'base64'))) {
     return `entry #${r.ledgerIndex} does not carry this site's signature over its facts`;
   }
   if (
