@@ -3,6 +3,8 @@
  * status table (transport/status.ts) maps to a gRPC status code. Messages are sentences for the
  * person at the other end: what went wrong and what to do.
  */
+import { RadFedError as SharedRadFedError } from '@radfed/shared';
+
 export type ErrorKind =
   | 'invalid-argument'
   | 'not-found'
@@ -11,26 +13,32 @@ export type ErrorKind =
   | 'permission-denied'
   | 'unauthenticated'
   | 'resource-exhausted'
-  | 'unavailable';
+  | 'unavailable'
+  /**
+   * A fault in the coordinator itself (a bug, a damaged store), not something the caller can fix:
+   * the status table answers INTERNAL with an incident id and logs the error, never its message.
+   */
+  | 'internal';
 
-export abstract class RadfedError extends Error {
+/**
+ * Base of every coordinator failure. It extends `@radfed/shared`'s `RadFedError`, so one
+ * `instanceof` from shared tells any RadFed error from a library's; `kind` picks the gRPC status.
+ */
+export abstract class RadFedError extends SharedRadFedError {
   abstract readonly kind: ErrorKind;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
-export class InvalidRequestError extends RadfedError {
+export class InvalidRequestError extends RadFedError {
   override name = 'InvalidRequestError';
   readonly kind = 'invalid-argument';
 }
 
-export class InvalidSpecError extends RadfedError {
+export class InvalidSpecError extends RadFedError {
   override name = 'InvalidSpecError';
   readonly kind = 'invalid-argument';
 }
 
-export class FederationNotFoundError extends RadfedError {
+export class FederationNotFoundError extends RadFedError {
   override name = 'FederationNotFoundError';
   readonly kind = 'not-found';
   constructor(ref: string) {
@@ -38,7 +46,7 @@ export class FederationNotFoundError extends RadfedError {
   }
 }
 
-export class FederationExistsError extends RadfedError {
+export class FederationExistsError extends RadFedError {
   override name = 'FederationExistsError';
   readonly kind = 'already-exists';
   constructor(name: string) {
@@ -46,7 +54,7 @@ export class FederationExistsError extends RadfedError {
   }
 }
 
-export class RoundNotFoundError extends RadfedError {
+export class RoundNotFoundError extends RadFedError {
   override name = 'RoundNotFoundError';
   readonly kind = 'not-found';
   constructor(id: string) {
@@ -54,7 +62,7 @@ export class RoundNotFoundError extends RadfedError {
   }
 }
 
-export class SiteNotFoundError extends RadfedError {
+export class SiteNotFoundError extends RadFedError {
   override name = 'SiteNotFoundError';
   readonly kind = 'not-found';
   constructor(ref: string) {
@@ -62,7 +70,7 @@ export class SiteNotFoundError extends RadfedError {
   }
 }
 
-export class UnknownSiteError extends RadfedError {
+export class UnknownSiteError extends RadFedError {
   override name = 'UnknownSiteError';
   readonly kind = 'unauthenticated';
   constructor() {
@@ -70,7 +78,7 @@ export class UnknownSiteError extends RadfedError {
   }
 }
 
-export class SiteRevokedError extends RadfedError {
+export class SiteRevokedError extends RadFedError {
   override name = 'SiteRevokedError';
   readonly kind = 'permission-denied';
   constructor(reason: string) {
@@ -78,12 +86,12 @@ export class SiteRevokedError extends RadfedError {
   }
 }
 
-export class NotAuthenticatedError extends RadfedError {
+export class NotAuthenticatedError extends RadFedError {
   override name = 'NotAuthenticatedError';
   readonly kind = 'unauthenticated';
 }
 
-export class WrongRoleError extends RadfedError {
+export class WrongRoleError extends RadFedError {
   override name = 'WrongRoleError';
   readonly kind = 'permission-denied';
   constructor(role: string, allowed: readonly string[]) {
@@ -91,7 +99,7 @@ export class WrongRoleError extends RadfedError {
   }
 }
 
-export class InvalidTokenError extends RadfedError {
+export class InvalidTokenError extends RadFedError {
   override name = 'InvalidTokenError';
   readonly kind = 'permission-denied';
   constructor() {
@@ -99,7 +107,7 @@ export class InvalidTokenError extends RadfedError {
   }
 }
 
-export class TokenExpiredError extends RadfedError {
+export class TokenExpiredError extends RadFedError {
   override name = 'TokenExpiredError';
   readonly kind = 'permission-denied';
   constructor(expiredAt: Date) {
@@ -109,7 +117,7 @@ export class TokenExpiredError extends RadfedError {
   }
 }
 
-export class TokenUsedError extends RadfedError {
+export class TokenUsedError extends RadFedError {
   override name = 'TokenUsedError';
   readonly kind = 'permission-denied';
   constructor() {
@@ -119,12 +127,12 @@ export class TokenUsedError extends RadfedError {
   }
 }
 
-export class InvalidCsrRequestError extends RadfedError {
+export class InvalidCsrRequestError extends RadFedError {
   override name = 'InvalidCsrRequestError';
   readonly kind = 'invalid-argument';
 }
 
-export class RoundClosedError extends RadfedError {
+export class RoundClosedError extends RadFedError {
   override name = 'RoundClosedError';
   readonly kind = 'failed-precondition';
   constructor(number: number, state: string) {
@@ -132,7 +140,7 @@ export class RoundClosedError extends RadfedError {
   }
 }
 
-export class NotInvitedError extends RadfedError {
+export class NotInvitedError extends RadFedError {
   override name = 'NotInvitedError';
   readonly kind = 'permission-denied';
   constructor(number: number) {
@@ -142,12 +150,12 @@ export class NotInvitedError extends RadfedError {
   }
 }
 
-export class AlreadyAnsweredError extends RadfedError {
+export class AlreadyAnsweredError extends RadFedError {
   override name = 'AlreadyAnsweredError';
   readonly kind = 'already-exists';
 }
 
-export class StaleModelError extends RadfedError {
+export class StaleModelError extends RadFedError {
   override name = 'StaleModelError';
   readonly kind = 'failed-precondition';
   constructor(got: number, want: number) {
@@ -157,12 +165,12 @@ export class StaleModelError extends RadfedError {
   }
 }
 
-export class UploadProtocolError extends RadfedError {
+export class UploadProtocolError extends RadFedError {
   override name = 'UploadProtocolError';
   readonly kind = 'invalid-argument';
 }
 
-export class DigestMismatchError extends RadfedError {
+export class DigestMismatchError extends RadFedError {
   override name = 'DigestMismatchError';
   readonly kind = 'invalid-argument';
   constructor() {
@@ -172,12 +180,12 @@ export class DigestMismatchError extends RadfedError {
   }
 }
 
-export class InvalidUpdateError extends RadfedError {
+export class InvalidUpdateError extends RadFedError {
   override name = 'InvalidUpdateError';
   readonly kind = 'invalid-argument';
 }
 
-export class ModelVersionNotFoundError extends RadfedError {
+export class ModelVersionNotFoundError extends RadFedError {
   override name = 'ModelVersionNotFoundError';
   readonly kind = 'not-found';
   constructor(version: number) {
@@ -185,7 +193,7 @@ export class ModelVersionNotFoundError extends RadfedError {
   }
 }
 
-export class ShuttingDownError extends RadfedError {
+export class ShuttingDownError extends RadFedError {
   override name = 'ShuttingDownError';
   readonly kind = 'unavailable';
   constructor() {
@@ -193,12 +201,15 @@ export class ShuttingDownError extends RadfedError {
   }
 }
 
-export class ConfigError extends Error {
+/** The coordinator's configuration (flags, environment, file) is invalid; the message names the field. */
+export class ConfigError extends RadFedError {
   override name = 'ConfigError';
+  readonly kind = 'invalid-argument';
 }
 
-export class FailedKeyBundleError extends RadfedError {
-  override name = 'FailedKeyBundleError';
+/** A plaintext federation has no HE key bundle: there is none to publish, fetch or wrap. */
+export class NoKeyBundleForPlaintextError extends RadFedError {
+  override name = 'NoKeyBundleForPlaintextError';
   readonly kind = 'failed-precondition';
   constructor() {
     super(
@@ -207,7 +218,7 @@ export class FailedKeyBundleError extends RadfedError {
   }
 }
 
-export class BlobNotHeldError extends RadfedError {
+export class BlobNotHeldError extends RadFedError {
   override name = 'BlobNotHeldError';
   readonly kind = 'not-found';
   constructor(digest: string) {
@@ -217,12 +228,12 @@ export class BlobNotHeldError extends RadfedError {
   }
 }
 
-export class MissingUpdateSignatureError extends RadfedError {
+export class MissingUpdateSignatureError extends RadFedError {
   override name = 'MissingUpdateSignatureError';
   readonly kind = 'invalid-argument';
 }
 
-export class InvalidUpdateSignatureError extends RadfedError {
+export class InvalidUpdateSignatureError extends RadFedError {
   override name = 'InvalidUpdateSignatureError';
   readonly kind = 'permission-denied';
   constructor() {
@@ -232,7 +243,7 @@ export class InvalidUpdateSignatureError extends RadfedError {
   }
 }
 
-export class HeKeysMissingError extends RadfedError {
+export class HeKeysMissingError extends RadFedError {
   override name = 'HeKeysMissingError';
   readonly kind = 'failed-precondition';
   constructor(custodian: string) {
@@ -242,7 +253,7 @@ export class HeKeysMissingError extends RadfedError {
   }
 }
 
-export class NoWrappedKeyError extends RadfedError {
+export class NoWrappedKeyError extends RadFedError {
   override name = 'NoWrappedKeyError';
   readonly kind = 'failed-precondition';
   constructor(custodian: string) {
@@ -252,32 +263,66 @@ export class NoWrappedKeyError extends RadfedError {
   }
 }
 
-export class NotKeyCustodianError extends RadfedError {
+export class NotKeyCustodianError extends RadFedError {
   override name = 'NotKeyCustodianError';
   readonly kind = 'permission-denied';
 }
 
-export class KeyBundleConflictError extends RadfedError {
+export class KeyBundleConflictError extends RadFedError {
   override name = 'KeyBundleConflictError';
   readonly kind = 'failed-precondition';
 }
 
-export class InvalidKeyBundleError extends RadfedError {
+export class InvalidKeyBundleError extends RadFedError {
   override name = 'InvalidKeyBundleError';
   readonly kind = 'invalid-argument';
 }
 
-export class WrongHeKeyError extends RadfedError {
+export class WrongHeKeyError extends RadFedError {
   override name = 'WrongHeKeyError';
   readonly kind = 'failed-precondition';
 }
 
-export class FederationFullError extends RadfedError {
+export class FederationFullError extends RadFedError {
   override name = 'FederationFullError';
   readonly kind = 'failed-precondition';
   constructor(name: string, maxSites: number) {
     super(
       `Federation ${name} already has its maximum of ${maxSites} enrolled sites (maxSites, which bounds its HE sums); the operator must revoke a site first.`,
     );
+  }
+}
+
+/** A round change the state machine forbids (rounds/states.ts), or one that lost a race. */
+export class IllegalTransitionError extends RadFedError {
+  override name = 'IllegalTransitionError';
+  readonly kind = 'internal';
+}
+
+/** A blob was read, truncated or sized for reading, but no blob is stored under `key`. */
+export class BlobNotFoundError extends RadFedError {
+  override readonly name = 'BlobNotFoundError';
+  readonly kind = 'internal';
+  readonly key: string;
+
+  constructor(key: string, options?: ErrorOptions) {
+    super(`no blob stored under key ${JSON.stringify(key)}`, options);
+    this.key = key;
+  }
+}
+
+/**
+ * A key is not a plain relative path (empty, absolute, `.`/`..` or dot-prefixed segments, empty
+ * segments, backslashes, NUL). Rejected before any filesystem call, so a key can never name a file
+ * outside the store's root.
+ */
+export class InvalidBlobKeyError extends RadFedError {
+  override readonly name = 'InvalidBlobKeyError';
+  readonly kind = 'internal';
+  readonly key: string;
+
+  constructor(key: string, reason: string, options?: ErrorOptions) {
+    super(`invalid blob key ${JSON.stringify(key)}: ${reason}`, options);
+    this.key = key;
   }
 }

@@ -1,16 +1,18 @@
 /** Site-agent failures: one class per failure, `name` set, `cause` passed on. */
-export class AgentStateError extends Error {
+import { RadFedError } from '@radfed/shared';
+
+export class AgentStateError extends RadFedError {
   override name = 'AgentStateError';
 }
 
-export class NotEnrolledError extends Error {
+export class NotEnrolledError extends RadFedError {
   override name = 'NotEnrolledError';
   constructor(stateDir: string) {
     super(`No enrolment found in ${stateDir}; run \`radfed-agent enrol --token TOKEN\` first.`);
   }
 }
 
-export class AlreadyEnrolledError extends Error {
+export class AlreadyEnrolledError extends RadFedError {
   override name = 'AlreadyEnrolledError';
   constructor(stateDir: string, siteId: string) {
     super(
@@ -19,11 +21,42 @@ export class AlreadyEnrolledError extends Error {
   }
 }
 
-export class ModelTransferError extends Error {
+export class ModelTransferError extends RadFedError {
   override name = 'ModelTransferError';
 }
 
 /** A task the site cannot take part in; the reason goes to the operator via DeclineTask. */
-export class TaskDeclinedError extends Error {
+export class TaskDeclinedError extends RadFedError {
   override name = 'TaskDeclinedError';
+}
+
+/**
+ * A file could not be turned into training images. The message is the reason recorded in the
+ * ingest report, written for the site admin (what is wrong, and the bound if one was exceeded).
+ */
+export class DecodeError extends RadFedError {
+  override name = 'DecodeError';
+}
+
+/** The dataset directory itself cannot be read, so there is no dataset to report on. */
+export class DatasetDirectoryError extends RadFedError {
+  override name = 'DatasetDirectoryError';
+}
+
+/** The selected tfjs backend failed its known-answer check, so its results cannot be trusted. */
+export class BackendCheckError extends RadFedError {
+  override name = 'BackendCheckError';
+}
+
+/**
+ * A training request the trainer cannot honour: a spec it cannot build, global weights of the wrong
+ * length, images of the wrong size, or no images at all. The message says which, for the operator.
+ */
+export class TrainingInputError extends RadFedError {
+  override name = 'TrainingInputError';
+}
+
+/** A training worker thread could not start, crashed, or reported a failure. */
+export class TrainingWorkerError extends RadFedError {
+  override name = 'TrainingWorkerError';
 }

@@ -1,3 +1,3 @@
-export { BlobNotFoundError, InvalidBlobKeyError } from './errors.js';
+export { BlobNotFoundError, InvalidBlobKeyError } from '../errors.js';
 export { LocalBlobStore, type LocalBlobStoreOptions } from './local-blob-store.js';
 export type { BlobStore } from './types.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type FileHandle, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { BlobNotFoundError, InvalidBlobKeyError } from './errors.js';
+import { BlobNotFoundError, InvalidBlobKeyError } from '../errors.js';
 import type { BlobStore } from './types.js';
 
 /** Options for {@link LocalBlobStore}. */

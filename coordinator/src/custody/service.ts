@@ -17,11 +17,11 @@ import {
 } from '@radfed/shared';
 import type { BlobStore } from '../blobs/types.js';
 import {
-  FailedKeyBundleError,
   HeKeysMissingError,
   InvalidKeyBundleError,
   InvalidRequestError,
   KeyBundleConflictError,
+  NoKeyBundleForPlaintextError,
   NotKeyCustodianError,
   NoWrappedKeyError,
   SiteNotFoundError,
@@ -151,7 +151,7 @@ export class KeyCustodyService {
   async publish(site: SiteRow, input: SubmittedBundle): Promise<{ keyId: string; stored: string[] }> {
     const fed = (await federationQ.getFederation(this.db, site.federationId))!;
     const { preset } = federationHe(fed);
-    if (!isEncrypted(preset)) throw new FailedKeyBundleError();
+    if (!isEncrypted(preset)) throw new NoKeyBundleForPlaintextError();
     if (input.presetHash !== presetHash(preset)) {
       throw new InvalidKeyBundleError(
         `The key bundle is for another HE preset; this federation uses ${preset.name}. Upgrade the agent.`,
@@ -264,7 +264,7 @@ export class KeyCustodyService {
    */
   async bundleFor(site: SiteRow): Promise<KeyBundleView> {
     const fed = (await federationQ.getFederation(this.db, site.federationId))!;
-    if (!isEncrypted(federationHe(fed).preset)) throw new FailedKeyBundleError();
+    if (!isEncrypted(federationHe(fed).preset)) throw new NoKeyBundleForPlaintextError();
     const custodian = await this.custodianOf(fed);
     const name = custodian ? `site ${custodian.name}` : 'the first site to enrol';
     const bundle = await keyQ.getKeyBundle(this.db, fed.id);
@@ -290,7 +290,7 @@ export class KeyCustodyService {
    */
   async designate(federationRef: string, siteRef: string): Promise<FederationRow> {
     const fed = await this.federations.resolve(federationRef);
-    if (!isEncrypted(federationHe(fed).preset)) throw new FailedKeyBundleError();
+    if (!isEncrypted(federationHe(fed).preset)) throw new NoKeyBundleForPlaintextError();
     const site =
       (await siteQ.getSite(this.db, siteRef)) ?? (await siteQ.getSiteByName(this.db, fed.id, siteRef));
     if (!site || site.federationId !== fed.id) throw new SiteNotFoundError(siteRef);

@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { isEncrypted, type Logger } from '@radfed/shared';
 import type { ByteSource } from '../aggregation/aggregator.js';
 import type { AggregatorRegistry } from '../aggregation/registry.js';
-import { BlobNotFoundError } from '../blobs/errors.js';
 import type { BlobStore } from '../blobs/types.js';
 import {
   AlreadyAnsweredError,
+  BlobNotFoundError,
   FederationNotFoundError,
+  IllegalTransitionError,
   InvalidRequestError,
   NotInvitedError,
   RoundClosedError,
@@ -79,10 +80,6 @@ export interface SubmitResult {
   round: RoundRow;
   /** The coordinator's signed receipt for the update (re-issued from the ledger for a duplicate). */
   receipt: IssuedReceipt | undefined;
-}
-
-export class IllegalTransitionError extends Error {
-  override name = 'IllegalTransitionError';
 }
 
 /**

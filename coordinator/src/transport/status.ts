@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import type { Logger } from '@radfed/shared';
-import { type ErrorKind, RadfedError } from '../errors.js';
+import { type ErrorKind, RadFedError } from '../errors.js';
 
-const CODES: Record<ErrorKind, status> = {
+const CODES: Record<Exclude<ErrorKind, 'internal'>, status> = {
   'invalid-argument': status.INVALID_ARGUMENT,
   'not-found': status.NOT_FOUND,
   'already-exists': status.ALREADY_EXISTS,
@@ -25,7 +25,9 @@ export interface StatusObject {
 }
 
 export function toStatus(err: unknown, log: Logger, method: string): StatusObject {
-  if (err instanceof RadfedError) return { code: CODES[err.kind], details: err.message };
+  if (err instanceof RadFedError && err.kind !== 'internal') {
+    return { code: CODES[err.kind], details: err.message };
+  }
   if (isServiceError(err)) return { code: err.code, details: err.details };
   const incident = randomBytes(4).toString('hex');
   log.error('internal error', {

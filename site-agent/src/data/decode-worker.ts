@@ -3,9 +3,10 @@
  * back the images or the reason there are none. Codec failures of any kind become reasons.
  */
 import { parentPort } from 'node:worker_threads';
+import { DecodeError } from '../errors.js';
 import { decodeFile } from './decode.js';
 import type { DecodeRequest, DecodeResponse } from './decode-sandbox.js';
-import { DecodeError, describeThrown } from './errors.js';
+import { describeThrown } from './reasons.js';
 
 const port = parentPort;
 if (port === null) throw new Error('decode-worker must run in a worker thread');

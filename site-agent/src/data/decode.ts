@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
+import { DecodeError } from '../errors.js';
 import { hasDicomMagic, readDicom } from './dicom.js';
-import { DecodeError } from './errors.js';
 import { gunzipBounded, hasGzipMagic, niftiKind, readNifti } from './nifti.js';
 import {
   centreOutOrder,

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
-import { DecodeError, describeThrown, formatBytes } from './errors.js';
+import { DecodeError } from '../errors.js';
 import type { Volume } from './pixels.js';
+import { describeThrown, formatBytes } from './reasons.js';
 
 /** The part of daikon's (untyped, CommonJS) image API this module uses. */
 interface DaikonImage {

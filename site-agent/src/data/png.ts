@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
-import { DecodeError, describeThrown, formatBytes } from './errors.js';
+import { DecodeError } from '../errors.js';
 import type { Volume } from './pixels.js';
+import { describeThrown, formatBytes } from './reasons.js';
 
 /** The part of pngjs's synchronous API this module uses (its types are not installed). */
 interface PngSync {

@@ -1,7 +1,7 @@
 import { totalmem } from 'node:os';
 import type { ModelSpec } from '@radfed/shared';
 import * as tf from '@tensorflow/tfjs';
-import { BackendCheckError } from './errors.js';
+import { BackendCheckError } from '../errors.js';
 import { knownAnswerProblems } from './known-answer.js';
 
 /** Where a backend comes from, fastest first: the order {@link selectBackend} tries them in. */

@@ -10,8 +10,8 @@ import {
   type ModelSpec,
 } from '@radfed/shared';
 import * as tf from '@tensorflow/tfjs';
+import { TrainingInputError } from '../errors.js';
 import { augmentView, patchMask, Rng } from './augment.js';
-import { TrainingInputError } from './errors.js';
 import { deriveSeed } from './random.js';
 import { columnSums } from './wasm-kernels.js';
 

@@ -1,8 +1,8 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { ModelSpec } from '@radfed/shared';
+import { TrainingInputError } from '../errors.js';
 import type { BackendId } from './backend.js';
 import { BN_MOMENTUM_DECAY, convLayout, type ImageBlock, isTrainable, offsets } from './conv-model.js';
-import { TrainingInputError } from './errors.js';
 import { GradientPool } from './gradient-pool.js';
 import { heldOutIndices, knnAccuracy } from './knn.js';
 import { initialWeights } from './model.js';

@@ -9,9 +9,9 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ModelSpec } from '@radfed/shared';
+import { TrainingWorkerError } from '../errors.js';
 import type { BackendId } from './backend.js';
 import { ConvComputer, type ImageBlock } from './conv-model.js';
-import { TrainingWorkerError } from './errors.js';
 
 /** What a worker thread is started with (structured-cloned; the buffers are shared). */
 export interface WorkerInit {

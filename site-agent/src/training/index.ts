@@ -1,7 +1,7 @@
+export { BackendCheckError, TrainingInputError, TrainingWorkerError } from '../errors.js';
 export type { BackendId, SelectBackendOptions, SelectedBackend } from './backend.js';
 export { BACKEND_CANDIDATES, backendCannotRun, selectBackend, stepMemoryBytes } from './backend.js';
 export { trainConv } from './conv-trainer.js';
-export { BackendCheckError, TrainingInputError, TrainingWorkerError } from './errors.js';
 export { knnAccuracy } from './knn.js';
 export { reportedMetrics } from './metrics.js';
 export { flattenWeights, initialWeights, unflattenWeights } from './model.js';

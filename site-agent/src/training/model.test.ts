@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { builtinModelSpec, parameterCount } from '@radfed/shared';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { TrainingInputError } from '../errors.js';
 import { selectBackend } from './backend.js';
-import { TrainingInputError } from './errors.js';
 import { flattenWeights, initialWeights, unflattenWeights } from './model.js';
 
 const spec = builtinModelSpec('dense-ae-32');

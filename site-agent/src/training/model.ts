@@ -1,6 +1,6 @@
 import type { ModelSpec } from '@radfed/shared';
 import * as tf from '@tensorflow/tfjs';
-import { TrainingInputError } from './errors.js';
+import { TrainingInputError } from '../errors.js';
 
 const elementCount = (shape: readonly number[]) => shape.reduce((product, dim) => product * dim, 1);
 

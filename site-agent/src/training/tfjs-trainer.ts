@@ -2,9 +2,9 @@ import { availableParallelism } from 'node:os';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { checkModelSpec, type ModelSpec } from '@radfed/shared';
 import * as tf from '@tensorflow/tfjs';
+import { TrainingInputError } from '../errors.js';
 import { selectBackend } from './backend.js';
 import { trainConv } from './conv-trainer.js';
-import { TrainingInputError } from './errors.js';
 import {
   buildDenseAutoencoder,
   getFlatWeights,

@@ -1,16 +1,3 @@
-/**
- * A file could not be turned into training images. The message is the reason recorded in the
- * ingest report, written for the site admin (what is wrong, and the bound if one was exceeded).
- */
-export class DecodeError extends Error {
-  override name = 'DecodeError';
-}
-
-/** The dataset directory itself cannot be read, so there is no dataset to report on. */
-export class DatasetDirectoryError extends Error {
-  override name = 'DatasetDirectoryError';
-}
-
 /** A readable one-line description of anything thrown, including non-Error throws from codecs. */
 export function describeThrown(thrown: unknown): string {
   if (thrown instanceof Error) return thrown.message || thrown.name;
