@@ -5,7 +5,7 @@
 export { PlaintextAggregator } from './aggregation/plaintext.js';
 export { PresetAggregators, singleAggregator } from './aggregation/registry.js';
 export { type AuditBenchOptions, type BenchHe, runAuditBench } from './bench/audit-bench.js';
-export { LocalBlobStore } from './blobs/index.js';
+export * from './blobs/index.js';
 export { AuditClient, writeAuditExport, writeProvExport } from './cli/audit-export.js';
 export { renderRound } from './cli/format.js';
 export {
@@ -25,3 +25,4 @@ export { RoundEngine } from './rounds/engine.js';
 export * from './rounds/states.js';
 export * from './store/index.js';
 export { modelSpecToProto } from './transport/convert.js';
+export { createClientCredentials, createServerCredentials } from './transport/tls.js';

@@ -1,13 +1,13 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   BlobNotFoundError,
   type BlobStore,
   InvalidBlobKeyError,
   LocalBlobStore,
-} from '../../coordinator/src/blobs/index.js';
+} from '@radfed/coordinator/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 const text = (value: string) => new TextEncoder().encode(value);

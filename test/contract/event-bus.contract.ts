@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   type BusEvent,
   type EventBus,
@@ -8,7 +7,8 @@ import {
   type EventTopic,
   NatsEventBus,
   type NatsEventBusOptions,
-} from '../../coordinator/src/events/index.js';
+} from '@radfed/coordinator/testing';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 

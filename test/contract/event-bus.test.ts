@@ -1,5 +1,5 @@
+import { InProcessEventBus, NatsEventBus } from '@radfed/coordinator/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InProcessEventBus, NatsEventBus } from '../../coordinator/src/events/index.js';
 import {
   connectNatsBus,
   deleteNatsStream,

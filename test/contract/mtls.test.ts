@@ -4,9 +4,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClientCredentials, createServerCredentials } from '../../coordinator/src/transport/tls.js';
-import { UntrustedPeerError } from '../../shared/src/errors.js';
+import { createClientCredentials, createServerCredentials } from '@radfed/coordinator/testing';
 import {
   type CertificateAuthority,
   createCertificateAuthority,
@@ -14,7 +12,9 @@ import {
   identifyPeer,
   issueCertificate,
   signCsr,
-} from '../../shared/src/pki/index.js';
+  UntrustedPeerError,
+} from '@radfed/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** What the probe handler saw: no verified client certificate, or the identity it names. */
 type Seen = { anonymous: true } | { anonymous: false; role: string; commonName: string; fingerprint: string };

@@ -7,19 +7,11 @@
  * quantisation bound for 3 and for 50 sites.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import {
-  type Coordinator,
-  loadCoordinatorConfig,
-  OperatorClient,
-  startCoordinator,
-  tlsFromPkiDir,
-} from '@radfed/coordinator';
+import type { OperatorClient } from '@radfed/coordinator';
 import { LocalBlobStore, roundQueries, waitFor } from '@radfed/coordinator/testing';
-import { RoundState, RpcError } from '@radfed/proto';
+import { RoundState } from '@radfed/proto';
 import {
   aggregateErrorBound,
   FRAME_HEADER_BYTES,
@@ -27,89 +19,28 @@ import {
   hePreset,
   planQuantisation,
   type QuantisationPlan,
-  silentLogger,
   updateFrameBytes,
 } from '@radfed/shared';
 import { type HeKeyMaterial, SiteHe } from '@radfed/shared/he-site';
-import {
-  type AgentIdentity,
-  enrol,
-  HeKeyring,
-  SiteClient,
-  TaskDeclinedError,
-  updateSigner,
-} from '@radfed/site-agent';
+import { testWeights as weights } from '@radfed/shared/testing';
+import { TaskDeclinedError, updateSigner } from '@radfed/site-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestAgent as Agent, TestAgents } from '../support/agents.js';
+import { type InProcessCoordinator, startInProcessCoordinator } from '../support/coordinator.js';
+import { expectStatus } from '../support/status.js';
 
 const bgv = hePreset('bgv-8192');
 const LIMITS = { maxSamplesPerSite: 1000, maxAbsWeight: 4 };
 
-interface Agent {
-  name: string;
-  id: AgentIdentity;
-  client: SiteClient;
-  keyring: HeKeyring;
-  disconnect?: () => void;
-}
-
-/** Deterministic weights in ±3 (inside the ±4 range, so nothing is clipped). */
-function weights(seed: number, n: number): Float32Array {
-  let x = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return (x / 2 ** 32 - 0.5) * 6;
-  });
-}
-
 describe('encrypted aggregation: key custody, bad ciphertexts, precision', () => {
-  let dir: string;
-  let coord: Coordinator;
-  let address: string;
-  let op: OperatorClient;
-  let caPem: string;
+  let coordinator: InProcessCoordinator;
   let blobs: LocalBlobStore;
+  let agents: TestAgents;
   const cipher = new SiteHe(2);
-  const agents: Agent[] = [];
+  let op: OperatorClient;
 
-  const expectStatus = async (p: Promise<unknown>, code: status, text: RegExp) => {
-    const err = await p.then(
-      () => undefined,
-      (e: unknown) => RpcError.from(e),
-    );
-    expect(err, 'call should fail').toBeDefined();
-    expect(`${err!.codeName}: ${err!.message}`).toMatch(new RegExp(`${status[code]}: .*${text.source}`));
-    expect(err!.message).not.toMatch(/\n\s+at /);
-  };
-
-  const newAgent = async (fedId: string, name: string): Promise<Agent> => {
-    const inv = await op.inviteSite(fedId, name);
-    const stateDir = join(dir, 'agents', fedId, name);
-    const id = await enrol({ coordinator: address, caCertPem: caPem, token: inv.token, stateDir });
-    const client = new SiteClient(address, { caCertPem: caPem, certPem: id.certPem, keyPem: id.tlsKeyPem });
-    const keyring = new HeKeyring({
-      client,
-      he: cipher,
-      stateDir,
-      siteId: id.siteId,
-      signingKeyPem: id.signingKeyPem,
-      keyWrapKeyPem: id.keyWrapKeyPem,
-      log: silentLogger,
-    });
-    const agent: Agent = { name, id, client, keyring };
-    agents.push(agent);
-    return agent;
-  };
-
-  /** Opens the agent's task stream; key work it receives is done as the real agent does it. */
-  const connect = (a: Agent) => {
-    const stream = a.client.watchTasks(
-      { agentVersion: 'test', backend: 'none' },
-      () => {},
-      () => {},
-      (event) => void a.keyring.onKeyEvent(event),
-    );
-    a.disconnect = () => stream.cancel();
-  };
+  const newAgent = (fedId: string, name: string) => agents.enrol(fedId, name);
+  const connect = (a: Agent) => a.connect();
 
   const upload = (
     a: Agent,
@@ -171,24 +102,16 @@ describe('encrypted aggregation: key custody, bad ciphertexts, precision', () =>
   };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'radfed-he-'));
-    const config = loadCoordinatorConfig({ dataDir: join(dir, 'coord'), port: 0, tickMs: 100 }, {});
-    coord = await startCoordinator(config, silentLogger);
-    address = `127.0.0.1:${coord.port}`;
-    op = new OperatorClient({ address, tls: tlsFromPkiDir(config.pkiDir) });
-    caPem = tlsFromPkiDir(config.pkiDir).caCertPem;
-    blobs = new LocalBlobStore({ root: config.blobDir });
+    coordinator = await startInProcessCoordinator('he', { tickMs: 100 });
+    op = coordinator.op;
+    blobs = new LocalBlobStore({ root: coordinator.config.blobDir });
+    agents = new TestAgents(coordinator, join(coordinator.dir, 'agents'), cipher);
   });
 
   afterAll(async () => {
-    for (const a of agents) {
-      a.disconnect?.();
-      a.client.close();
-    }
-    op?.close();
+    await agents?.closeAll();
     await cipher.close();
-    await coord?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await coordinator?.stop();
   });
 
   let fedId = '';
@@ -213,7 +136,7 @@ describe('encrypted aggregation: key custody, bad ciphertexts, precision', () =>
     for (const name of ['a', 'b', 'c']) byName.set(name, await newAgent(fedId, name));
     const [a, b, c] = ['a', 'b', 'c'].map((n) => byName.get(n)!);
     await op.scheduleRounds(fedId, 1);
-    await new Promise((r) => setTimeout(r, 600));
+    await coordinator.coord.engine.tick(); // a whole pass of the engine: no keys, so the round waits
     expect((await op.listRounds(fedId))[0]?.state).toBe(RoundState.ROUND_STATE_SCHEDULED);
     const declined = (await b!.keyring.keyFor(fedId, bgv).catch((e: unknown) => e)) as Error;
     expect(declined).toBeInstanceOf(TaskDeclinedError);
@@ -231,7 +154,7 @@ describe('encrypted aggregation: key custody, bad ciphertexts, precision', () =>
     expect(Buffer.from(keys[1]!.secretKey).equals(Buffer.from(keys[0]!.secretKey))).toBe(true);
 
     // A site enrolling while no key holder is connected is told why it cannot join yet...
-    a!.disconnect!();
+    a!.disconnect();
     const d = await newAgent(fedId, 'd');
     const waiting = (await d.keyring.keyFor(fedId, bgv).catch((e: unknown) => e)) as Error;
     expect(waiting.message).toMatch(
@@ -243,14 +166,14 @@ describe('encrypted aggregation: key custody, bad ciphertexts, precision', () =>
 
     // The operator may hand wrapping to another key-holding site, never to one without the key.
     await op.setKeyCustodian(fedId, 'b');
-    a!.disconnect!();
+    a!.disconnect();
     connect(b!);
     const e = await newAgent(fedId, 'e');
     const eKey = await waitFor('e to receive a key wrapped by b', () =>
       e.keyring.keyFor(fedId, bgv).catch(() => undefined),
     );
     expect(eKey.keyId).toBe(keys[0]!.keyId);
-    b!.disconnect!();
+    b!.disconnect();
     await newAgent(fedId, 'f');
     await expectStatus(op.setKeyCustodian(fedId, 'f'), status.FAILED_PRECONDITION, /f holds no copy/);
     await op.setKeyCustodian(fedId, 'a');
@@ -272,15 +195,15 @@ describe('encrypted aggregation: key custody, bad ciphertexts, precision', () =>
       (await cipher.encrypt(preset, k, inputs[i]!.w, inputs[i]!.n, plan)).bytes;
     const first = await encrypt(0);
     await upload(a!, round.id, first, 10);
-    const before = (await roundQueries.getRound(coord.database.db, round.id))!;
+    const before = (await roundQueries.getRound(coordinator.coord.database.db, round.id))!;
     const sumBefore = Buffer.from(await blobs.get(before.aggregateKey!));
     const untouched = async () => {
-      const now = (await roundQueries.getRound(coord.database.db, round.id))!;
+      const now = (await roundQueries.getRound(coordinator.coord.database.db, round.id))!;
       expect(now.aggregateKey).toBe(before.aggregateKey);
       expect(now.aggregateDigest).toBe(before.aggregateDigest);
       expect(now.totalSamples).toBe(10);
       expect(Buffer.from(await blobs.get(now.aggregateKey!)).equals(sumBefore)).toBe(true);
-      const parts = await roundQueries.listParticipants(coord.database.db, round.id);
+      const parts = await roundQueries.listParticipants(coordinator.coord.database.db, round.id);
       expect(parts.find((p) => p.siteId === b!.id.siteId)?.state).toBe('invited');
     };
 

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeFormatError } from '../errors.js';
+import { testWeights } from '../testing.js';
 import { CiphertextSum } from './ciphertext-sum.js';
 import {
   aggregateBytes,
@@ -24,13 +25,7 @@ const bgv = hePreset('bgv-8192');
 const limits = { maxSites: 50, maxSamplesPerSite: 1000, maxAbsWeight: 4 };
 const P = 3 * 8192 + 1000; // a partial last ciphertext, and more ciphertexts than threads
 
-function weights(seed: number, n = P): Float32Array {
-  let x = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return (x / 2 ** 32 - 0.5) * 6; // within ±3
-  });
-}
+const weights = (seed: number, n = P): Float32Array => testWeights(seed, n); // within ±3
 
 describe('HE encrypt / add / decrypt', () => {
   const site = new SiteHe(2);
