@@ -89,7 +89,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   // Tasks reach agents from the event stream, so any replica holding the agent's stream can push.
   const taskSub = await bus.subscribe(async (event) => {
     if (event.topic !== 'round.opened') return;
-    const p = event.payload as { roundId: string; invitedSiteIds: string[] };
+    const p = event.payload;
     const round = await roundQ.getRound(database.db, p.roundId);
     if (round?.state !== 'open') return;
     const fed = (await federationQ.getFederation(database.db, round.federationId))!;
@@ -107,7 +107,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
           event.topic !== 'round.cancelled'
         )
           return;
-        await retention.prune((event.payload as { federationId: string }).federationId);
+        await retention.prune(event.payload.federationId);
       })
     : undefined;
   relay.start();

@@ -25,6 +25,14 @@ export class ModelTransferError extends RadFedError {
   override name = 'ModelTransferError';
 }
 
+/**
+ * The federation's HE key bundle the coordinator relayed cannot be used by this site: no copy is
+ * wrapped for it, it is for another preset, or a custodian or wrapper signature does not verify.
+ */
+export class HeKeyBundleError extends RadFedError {
+  override name = 'HeKeyBundleError';
+}
+
 /** A task the site cannot take part in; the reason goes to the operator via DeclineTask. */
 export class TaskDeclinedError extends RadFedError {
   override name = 'TaskDeclinedError';

@@ -1,4 +1,4 @@
-import { CiphertextSum, type HePreset, hePreset, isEncrypted } from '@radfed/shared';
+import { CiphertextSum, type HePreset, isEncrypted } from '@radfed/shared';
 import { federationHe } from '../federations/spec.js';
 import type { Db } from '../store/client.js';
 import type { FederationRow } from '../store/queries/federations.js';
@@ -53,12 +53,6 @@ export class PresetAggregators implements AggregatorRegistry {
       this.sums,
       custodian && `site ${custodian}`,
     );
-  }
-
-  /** The aggregator for a preset by name, when no federation row is at hand (e.g. the audit path). */
-  forPreset(name: string, keyId?: string): Aggregator {
-    const preset = hePreset(name);
-    return isEncrypted(preset) ? new EncryptedAggregator(preset, keyId, this.sums) : this.plaintext;
   }
 
   close(): Promise<void> {

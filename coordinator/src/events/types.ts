@@ -43,12 +43,20 @@ export interface EventMap {
 
 export type EventTopic = keyof EventMap;
 
-/** One delivered event. `id` is the outbox row id: unique, increasing, used for de-duplication. */
-export interface BusEvent<T extends EventTopic = EventTopic> {
-  id: number;
-  topic: T;
-  payload: EventMap[T];
-  at: Date;
+/**
+ * One delivered event: a union discriminated by `topic`, so checking `event.topic` types its
+ * payload. `id` is the outbox row id: unique, increasing, used for de-duplication.
+ */
+export type BusEvent<T extends EventTopic = EventTopic> = {
+  [K in T]: { id: number; topic: K; payload: EventMap[K]; at: Date };
+}[T];
+
+/** Topics of the events about one round (each payload names `federationId` and `roundId`). */
+export type RoundEventTopic = Extract<EventTopic, `round.${string}`>;
+
+/** Whether `event` is about one round, so its payload names the round. */
+export function isRoundEvent(event: BusEvent): event is BusEvent<RoundEventTopic> {
+  return event.topic.startsWith('round.');
 }
 
 export type EventHandler = (event: BusEvent) => void | Promise<void>;

@@ -1,16 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  canonicalJson,
-  fingerprint,
-  InvalidCsrError,
-  type ModelSpec,
-  sha256Hex,
-  signCsr,
-} from '@radfed/shared';
+import { canonicalJson, fingerprint, InvalidCsrError, sha256Hex, signCsr } from '@radfed/shared';
 import {
   FederationExistsError,
   FederationFullError,
   FederationNotFoundError,
+  IllegalTransitionError,
   InvalidCsrRequestError,
   InvalidRequestError,
   InvalidTokenError,
@@ -22,6 +16,7 @@ import { newId } from '../ids.js';
 import { ledgerUpdateEncoding } from '../ledger/audit-aggregator.js';
 import { hePresetHash } from '../ledger/he-preset.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { assertNever, canSiteTransition, type SiteState } from '../rounds/states.js';
 import type { Db, Executor } from '../store/client.js';
 import type { FederationRow } from '../store/queries/federations.js';
 import * as federationQ from '../store/queries/federations.js';
@@ -207,32 +202,59 @@ export class FederationService {
     return siteQ.listSites(this.db, fed.id);
   }
 
+  /**
+   * Revokes a site: its certificate stops working and its later updates are refused. Idempotent: a
+   * site already revoked is returned as it is, with no second event or ledger entry.
+   */
   async revoke(siteId: string, reason: string): Promise<SiteRow> {
     const row = await this.db.transaction(async (tx) => {
-      const site = await siteQ.revokeSite(tx, siteId, reason || 'revoked by the operator');
+      const site = await siteQ.getSite(tx, siteId);
       if (!site) throw new SiteNotFoundError(siteId);
-      await emit(tx, 'site.revoked', {
-        federationId: site.federationId,
-        siteId,
-        reason: site.revokedReason ?? '',
+      if (site.state === 'revoked') return site;
+      const revoked = await this.transition(tx, site, 'revoked', {
+        revokedReason: reason || 'revoked by the operator',
       });
-      await this.ledger.append(tx, site.federationId, 'site.revoked', {
-        siteId,
-        reason: site.revokedReason ?? '',
-      });
-      return site;
+      // undefined: a concurrent revocation won, and recorded it.
+      return revoked ?? (await siteQ.getSite(tx, siteId))!;
     });
     this.onCommit();
     return row;
+  }
+
+  /**
+   * The one way a site changes state: checks the move is allowed (rounds/states.ts), compare-and-sets
+   * the row, and writes the matching event and ledger entry in the same transaction. Returns undefined
+   * when a concurrent change moved the site first.
+   */
+  private async transition(
+    tx: Executor,
+    site: SiteRow,
+    to: SiteState,
+    patch: Partial<SiteRow>,
+  ): Promise<SiteRow | undefined> {
+    if (!canSiteTransition(site.state, to)) {
+      throw new IllegalTransitionError(`site ${site.name} cannot go from ${site.state} to ${to}`);
+    }
+    const row = await siteQ.updateSiteState(tx, site.id, to, patch);
+    if (!row) return undefined;
+    switch (row.state) {
+      case 'revoked': {
+        const reason = row.revokedReason ?? '';
+        await emit(tx, 'site.revoked', { federationId: row.federationId, siteId: row.id, reason });
+        await this.ledger.append(tx, row.federationId, 'site.revoked', { siteId: row.id, reason });
+        return row;
+      }
+      case 'enrolled':
+        // Unreachable: no move leads into `enrolled` (enrolment inserts the site).
+        return row;
+      default:
+        return assertNever(row.state);
+    }
   }
 }
 
 export function federationSpec(row: FederationRow): FederationSpec {
   return { ...(row.spec as Omit<FederationSpec, 'name'>), name: row.name } as FederationSpec;
-}
-
-export function modelSpecOf(row: FederationRow): ModelSpec {
-  return federationSpec(row).modelSpec as ModelSpec;
 }
 
 function hashToken(token: string): string {

@@ -19,7 +19,6 @@ import type { Ledger } from '../ledger/ledger.js';
 import { type IssuedReceipt, receiptFromEntry } from '../ledger/receipts.js';
 import { recordAcceptedUpdate, recordRoundState } from '../ledger/round-records.js';
 import type { Db, Executor } from '../store/client.js';
-import type { FederationRow } from '../store/queries/federations.js';
 import * as federationQ from '../store/queries/federations.js';
 import * as keyQ from '../store/queries/keys.js';
 import { emit } from '../store/queries/outbox.js';
@@ -548,9 +547,3 @@ async function blobSource(blobs: BlobStore, key: string): Promise<ByteSource> {
   if (bytes === undefined) throw new BlobNotFoundError(key);
   return { bytes, readAt: (offset, into) => blobs.readInto(key, offset, into) };
 }
-
-export function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-export type { FederationRow };

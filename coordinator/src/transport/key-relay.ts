@@ -37,16 +37,16 @@ export function keyRelay(d: KeyRelayDeps): EventHandler {
       switch (event.topic) {
         case 'site.enrolled':
         case 'he.custodian_designated': {
-          const p = event.payload as { federationId: string };
-          await push(await custodianOf(p.federationId));
+          await push(await custodianOf(event.payload.federationId));
           return;
         }
         case 'he.key_bundle_published':
         case 'he.keys_wrapped': {
-          const p = event.payload as { federationId: string; wrappedSiteIds?: string[]; siteIds?: string[] };
-          for (const siteId of p.wrappedSiteIds ?? p.siteIds ?? []) await push(siteId);
+          const siteIds =
+            event.topic === 'he.key_bundle_published' ? event.payload.wrappedSiteIds : event.payload.siteIds;
+          for (const siteId of siteIds) await push(siteId);
           // Sites may have enrolled while the key holder was wrapping: it wraps for them next.
-          await push(await custodianOf(p.federationId));
+          await push(await custodianOf(event.payload.federationId));
           return;
         }
         default:

@@ -3,7 +3,7 @@ import type * as pb from '@radfed/proto';
 import type { Logger } from '@radfed/shared';
 import type { KeyCustodyService } from '../custody/service.js';
 import { InvalidRequestError, RoundNotFoundError } from '../errors.js';
-import type { EventBus } from '../events/types.js';
+import { type EventBus, isRoundEvent } from '../events/types.js';
 import type { FederationService } from '../federations/service.js';
 import { DEFAULT_HE_PRESET, FEDERATION_DEFAULTS } from '../federations/spec.js';
 import type { RoundEngine } from '../rounds/engine.js';
@@ -194,9 +194,8 @@ export function operatorService(d: OperatorServiceDeps): Handlers<pb.OperatorSer
         // Serialise reads so messages leave in event order.
         let chain = Promise.resolve();
         const sub = await d.bus.subscribe((event) => {
-          const p = event.payload as { federationId?: string; roundId?: string };
-          if (p.federationId !== fed.id || !p.roundId || !event.topic.startsWith('round.')) return;
-          const roundId = p.roundId;
+          if (!isRoundEvent(event) || event.payload.federationId !== fed.id) return;
+          const { roundId } = event.payload;
           chain = chain
             .then(async () => {
               if (call.cancelled || call.writableEnded) return;

@@ -1,10 +1,5 @@
 import { createHash } from 'node:crypto';
-import type {
-  ServerReadableStream,
-  ServerUnaryCall,
-  ServerWritableStream,
-  sendUnaryData,
-} from '@grpc/grpc-js';
+import type { ServerReadableStream, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
 import type * as pb from '@radfed/proto';
 import type { Logger } from '@radfed/shared';
 import type { AggregatorRegistry } from '../aggregation/registry.js';
@@ -455,5 +450,3 @@ function receipt(
     acceptedAt,
   );
 }
-
-export type { sendUnaryData };

@@ -1,7 +1,14 @@
 import { status } from '@grpc/grpc-js';
 import { createLogger } from '@radfed/shared';
 import { describe, expect, it } from 'vitest';
-import { DigestMismatchError, FederationNotFoundError, TokenUsedError, WrongRoleError } from '../errors.js';
+import {
+  BlobNotFoundError,
+  DigestMismatchError,
+  FederationNotFoundError,
+  IllegalTransitionError,
+  TokenUsedError,
+  WrongRoleError,
+} from '../errors.js';
 import { toStatus } from './status.js';
 
 describe('error to gRPC status table', () => {
@@ -27,5 +34,14 @@ describe('error to gRPC status table', () => {
     const logged = JSON.parse(lines.at(-1)!);
     expect(logged).toMatchObject({ level: 'error', incident, method: 'CreateFederation' });
     expect(logged.stack).toMatch(/TypeError: secret internals/);
+  });
+
+  it("treats kind 'internal' (store faults, illegal transitions) as internal errors", () => {
+    for (const err of [new BlobNotFoundError('rounds/r1/sum-1'), new IllegalTransitionError('round 1 ...')]) {
+      const s = toStatus(err, log, 'SubmitUpdate');
+      expect(s.code).toBe(status.INTERNAL);
+      expect(s.details).not.toMatch(/rounds\/r1|round 1/);
+      expect(JSON.parse(lines.at(-1)!)).toMatchObject({ level: 'error', method: 'SubmitUpdate' });
+    }
   });
 });

@@ -30,7 +30,7 @@ import {
   wrapKey,
 } from '@radfed/shared';
 import type { HeKeyMaterial, SiteHe } from '@radfed/shared/he-site';
-import { TaskDeclinedError } from '../errors.js';
+import { HeKeyBundleError, TaskDeclinedError } from '../errors.js';
 import { atomicWrite } from '../state/agent-state.js';
 import type { SiteClient } from '../transport/site-client.js';
 
@@ -213,17 +213,17 @@ export class HeKeyring {
     const res = await this.o.client.getKeyBundle(federationId);
     const b = res.bundle;
     const mine = b?.wrappedKeys.find((w) => w.siteId === this.o.siteId);
-    if (!b || !mine) throw new Error('the coordinator returned no key wrapped for this site');
+    if (!b || !mine) throw new HeKeyBundleError('the coordinator returned no key wrapped for this site');
     const publicParameters = Uint8Array.from(b.publicParameters);
     const keyId = heKeyId(publicParameters);
     const hash = Buffer.from(b.presetHash).toString('hex');
     if (hash !== presetHash(preset) || decodePublicParameters(publicParameters).presetHash !== hash) {
-      throw new Error(`the key bundle is for another HE preset than ${preset.name}`);
+      throw new HeKeyBundleError(`the key bundle is for another HE preset than ${preset.name}`);
     }
     const custodianKey = res.signingPublicKeys[b.custodianSiteId];
     const bundleClaim = { federationId, custodianSiteId: b.custodianSiteId, presetHash: hash, keyId };
     if (!custodianKey || !verify(custodianKey, keyBundleStatement(bundleClaim), b.custodianSignature)) {
-      throw new Error("the key bundle's custodian signature does not verify");
+      throw new HeKeyBundleError("the key bundle's custodian signature does not verify");
     }
     const wrapperKey = res.signingPublicKeys[mine.wrappedBySiteId];
     const wrapClaim = {
@@ -236,7 +236,7 @@ export class HeKeyring {
       ciphertext: mine.ciphertext,
     };
     if (!wrapperKey || !verify(wrapperKey, keyWrapStatement(wrapClaim), mine.signature)) {
-      throw new Error("the signature on this site's wrapped key does not verify");
+      throw new HeKeyBundleError("the signature on this site's wrapped key does not verify");
     }
     const secretKey = unwrapKey(this.o.keyWrapKeyPem, mine, heKeyWrapContext(federationId, keyId));
     const held = await this.store({

@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, isNotNull, lte, max } from 'drizzle-orm';
-import type { ParticipationState, RoundState } from '../../rounds/states.js';
+import { IllegalTransitionError } from '../../errors.js';
+import { type ParticipationState, participationSourcesOf, type RoundState } from '../../rounds/states.js';
 import type { Executor } from '../client.js';
 import { participants, rounds, uploads } from '../schema.js';
 
@@ -101,7 +102,37 @@ export async function getParticipant(
   return row;
 }
 
-/** Moves a participant out of `invited`; false when it had already answered. */
+/**
+ * The one way participations change state: a compare-and-set from the states the participation
+ * state machine (rounds/states.ts) allows into `to`, for one site of the round or, with `siteId`
+ * undefined, for all of them. Returns the rows that moved; a row in any other state is left as it is.
+ * @throws IllegalTransitionError when no state may move into `to` (participants start `invited` by insert).
+ */
+export async function transitionParticipants(
+  ex: Executor,
+  roundId: string,
+  siteId: string | undefined,
+  to: ParticipationState,
+  patch: Partial<typeof participants.$inferInsert>,
+): Promise<ParticipantRow[]> {
+  const from = participationSourcesOf(to);
+  if (from.length === 0) {
+    throw new IllegalTransitionError(`no participation may move into ${to}; participants start invited`);
+  }
+  return ex
+    .update(participants)
+    .set({ ...patch, state: to, updatedAt: new Date() })
+    .where(
+      and(
+        eq(participants.roundId, roundId),
+        siteId === undefined ? undefined : eq(participants.siteId, siteId),
+        inArray(participants.state, from),
+      ),
+    )
+    .returning();
+}
+
+/** Moves a participant out of `invited` (see {@link transitionParticipants}); false when it had already answered. */
 export async function answerParticipant(
   ex: Executor,
   roundId: string,
@@ -109,18 +140,7 @@ export async function answerParticipant(
   to: ParticipationState,
   patch: Partial<typeof participants.$inferInsert>,
 ): Promise<boolean> {
-  const rows = await ex
-    .update(participants)
-    .set({ ...patch, state: to, updatedAt: new Date() })
-    .where(
-      and(
-        eq(participants.roundId, roundId),
-        eq(participants.siteId, siteId),
-        eq(participants.state, 'invited'),
-      ),
-    )
-    .returning({ siteId: participants.siteId });
-  return rows.length === 1;
+  return (await transitionParticipants(ex, roundId, siteId, to, patch)).length === 1;
 }
 
 /** Keeps the coordinator's receipt signature (base64) on an accepted participant. */
@@ -157,12 +177,9 @@ export async function forgetUpdateKeys(
   return before.map((r) => ({ siteId: r.siteId, updateKey: r.updateKey! }));
 }
 
-/** Marks every still-invited participant of a closing round as missed. */
+/** Marks every still-invited participant of a closing round as missed (see {@link transitionParticipants}). */
 export async function markMissed(ex: Executor, roundId: string): Promise<void> {
-  await ex
-    .update(participants)
-    .set({ state: 'missed', updatedAt: new Date() })
-    .where(and(eq(participants.roundId, roundId), eq(participants.state, 'invited')));
+  await transitionParticipants(ex, roundId, undefined, 'missed', {});
 }
 
 /** Open rounds in which this site is still expected to submit. */

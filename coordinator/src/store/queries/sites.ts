@@ -1,4 +1,5 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, inArray, isNull } from 'drizzle-orm';
+import { type SiteState, siteSourcesOf } from '../../rounds/states.js';
 import type { Executor } from '../client.js';
 import { enrolmentTokens, sites } from '../schema.js';
 
@@ -78,11 +79,23 @@ export async function touchSite(ex: Executor, id: string, at: Date, backend?: st
     .where(eq(sites.id, id));
 }
 
-export async function revokeSite(ex: Executor, id: string, reason: string): Promise<SiteRow | undefined> {
+/**
+ * Compare-and-set on a site's state: moves it to `to` only from a state the site state machine
+ * (rounds/states.ts) allows into `to`. Returns the updated row, or undefined when the site does not
+ * exist or is in no such state (already revoked, or a concurrent change won).
+ */
+export async function updateSiteState(
+  ex: Executor,
+  id: string,
+  to: SiteState,
+  patch: Partial<typeof sites.$inferInsert>,
+): Promise<SiteRow | undefined> {
+  const from = siteSourcesOf(to);
+  if (from.length === 0) return undefined;
   const [row] = await ex
     .update(sites)
-    .set({ state: 'revoked', revokedReason: reason })
-    .where(eq(sites.id, id))
+    .set({ ...patch, state: to })
+    .where(and(eq(sites.id, id), inArray(sites.state, from)))
     .returning();
   return row;
 }
