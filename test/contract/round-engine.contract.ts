@@ -1,101 +1,91 @@
 /**
- * The store + round-engine contract: one suite, run against PGlite and PostgreSQL. It drives the
- * real RoundEngine and FederationService over a real database and blob directory.
+ * The round engine's contract over the store: one suite, run against PGlite and PostgreSQL. It
+ * drives the real RoundEngine and FederationService over a real database and blob directory (one of
+ * each per test, so no test depends on another) and moves the clock itself. The last test kills a
+ * process mid-federation with SIGKILL and reopens what it left.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   type DatabaseHandle,
-  FederationService,
   federationQueries,
-  Ledger,
   LocalBlobStore,
   outboxQueries,
-  PlaintextAggregator,
-  RoundEngine,
   roundQueries,
-  singleAggregator,
 } from '@radfed/coordinator/testing';
 import {
-  builtinModelSpec,
+  type CertificateAuthority,
   createCertificateAuthority,
   createCsr,
   generateKeyWrapKeyPair,
   generateSigningKeyPair,
-  silentLogger,
 } from '@radfed/shared';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  buildEngine,
+  enrolSite,
+  TestClock,
+  tinySpec,
+  plainUpdate as update,
+} from '../support/round-engine.js';
+import type { StoreKind, TestStore } from '../support/stores.js';
 
-export interface StoreHarness {
-  open(): Promise<DatabaseHandle>;
-  cleanup(): Promise<void>;
+const CRASH_CHILD = join(import.meta.dirname, 'round-engine-crash-child.ts');
+
+/** Runs the crash child over `store` and `blobDir`, and kills it with SIGKILL once it is ready. */
+async function runAndKill(store: TestStore, blobDir: string): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', CRASH_CHILD, JSON.stringify({ database: store.options, blobDir })],
+    { cwd: import.meta.dirname, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(signal ?? code)),
+  );
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+      if (output.includes('ready\n')) resolve();
+    });
+    void exited.then((how) =>
+      reject(new Error(`the crash child exited (${how}) before it was ready:\n${output}`)),
+    );
+  });
+  child.kill('SIGKILL');
+  expect(await exited).toBe('SIGKILL');
 }
 
-const tinySpec = () => ({ ...builtinModelSpec('dense-ae-32') });
-
-export function roundStoreContract(name: string, makeHarness: () => Promise<StoreHarness>): void {
-  describe(`round store contract: ${name}`, () => {
-    let harness: StoreHarness;
+export function roundEngineContract(kind: StoreKind): void {
+  describe(`round engine over the store: ${kind.name}`, () => {
+    let store: TestStore;
     let handle: DatabaseHandle;
     let blobDir: string;
-    let now = new Date('2026-01-01T00:00:00Z');
-    let ca: { certPem: string; keyPem: string };
-    const coordinatorKey = generateSigningKeyPair();
+    let clock: TestClock;
+    let ca: CertificateAuthority;
 
-    const build = (h: DatabaseHandle) => {
-      const blobs = new LocalBlobStore({ root: blobDir });
-      const ledger = new Ledger({
-        signingKey: {
-          privateKeyPem: coordinatorKey.privateKeyPem,
-          publicKeyRaw: coordinatorKey.publicKeyRaw,
-        },
-        now: () => now,
-      });
-      const engine = new RoundEngine({
-        db: h.db,
-        blobs,
-        aggregators: singleAggregator(new PlaintextAggregator()),
-        ledger,
-        log: silentLogger,
-        now: () => now,
-      });
-      const feds = new FederationService(
-        h.db,
-        ca,
-        ledger,
-        () => {},
-        () => now,
-      );
-      return { engine, feds, blobs };
-    };
-
-    const enrolSite = async (feds: FederationService, fed: string, site: string) => {
-      const { token } = await feds.invite(fed, site);
-      const csr = await createCsr({ commonName: site });
-      return feds.enrol({
-        token,
-        csrPem: csr.csrPem,
-        signingPublicKey: generateSigningKeyPair().publicKeyRaw,
-        keyWrapPublicKey: generateKeyWrapKeyPair().publicKeyRaw,
-      });
-    };
-
-    const update = (params: number, value: number, n: number) => {
-      const a = new Float64Array(params).fill(value * n);
-      return new Uint8Array(a.buffer);
-    };
+    const build = (h: DatabaseHandle) => buildEngine(h, { blobDir, ca, clock });
+    const advance = (ms: number) => clock.advance(ms);
 
     beforeAll(async () => {
       ca = await createCertificateAuthority({});
-      harness = await makeHarness();
-      handle = await harness.open();
+      store = await kind.create();
+      handle = await store.open();
       blobDir = mkdtempSync(join(tmpdir(), 'radfed-blobs-'));
+    });
+
+    // Each test makes its own federation (names differ) and its own clock, so no test relies on
+    // another's rows or on running after it; the crash test gets a database of its own.
+    beforeEach(() => {
+      clock = new TestClock();
     });
 
     afterAll(async () => {
       await handle?.close();
-      await harness?.cleanup();
+      await store?.cleanup();
       rmSync(blobDir, { recursive: true, force: true });
     });
 
@@ -136,7 +126,14 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
 
     it('enrols with a single-use, expiring token', async () => {
       const { feds } = build(handle);
-      const { token } = await feds.invite('fed-a', 'site-x', 120);
+      await feds.create({
+        name: 'fed-tokens',
+        modelSpec: tinySpec(),
+        minSites: 2,
+        roundDeadlineSeconds: 60,
+        maxSamplesPerSite: 1000,
+      });
+      const { token } = await feds.invite('fed-tokens', 'site-x', 120);
       const csr = await createCsr({ commonName: 'x' });
       const keys = {
         signingPublicKey: generateSigningKeyPair().publicKeyRaw,
@@ -145,8 +142,8 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
       const res = await feds.enrol({ token, csrPem: csr.csrPem, ...keys });
       expect(res.site.state).toBe('enrolled');
       await expect(feds.enrol({ token, csrPem: csr.csrPem, ...keys })).rejects.toThrow(/already used/);
-      const late = await feds.invite('fed-a', 'site-y', 60);
-      now = new Date(now.getTime() + 61_000);
+      const late = await feds.invite('fed-tokens', 'site-y', 60);
+      advance(61_000);
       await expect(feds.enrol({ token: late.token, csrPem: csr.csrPem, ...keys })).rejects.toThrow(/expired/);
       await expect(feds.enrol({ token: 'rfd_nope', csrPem: csr.csrPem, ...keys })).rejects.toThrow(
         /not valid/,
@@ -252,7 +249,7 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
         sampleCount: 5,
         metrics: {},
       });
-      now = new Date(now.getTime() + 31_000);
+      advance(31_000);
       await engine.tick();
       const failed = (await roundQueries.getRound(handle.db, r!.id))!;
       expect(failed.state).toBe('failed');
@@ -304,7 +301,7 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
         });
       }
       expect((await roundQueries.getRound(handle.db, r!.id))!.state).toBe('open');
-      now = new Date(now.getTime() + 31_000);
+      advance(31_000);
       await engine.tick();
       expect((await roundQueries.getRound(handle.db, r!.id))!).toMatchObject({
         state: 'sealed',
@@ -313,22 +310,46 @@ export function roundStoreContract(name: string, makeHarness: () => Promise<Stor
       });
     });
 
-    it('keeps state and unpublished events across a restart (crash)', async () => {
-      const before = await outboxQueries.fetchUnpublished(handle.db, 10_000);
-      expect(before.length).toBeGreaterThan(0);
-      const topics = before.map((e) => e.topic);
-      expect(topics).toContain('round.sealed');
-      expect(topics.indexOf('round.opened')).toBeLessThan(topics.indexOf('round.sealed'));
-      const ids = before.map((e) => e.id);
-      expect([...ids].sort((x, y) => x - y)).toEqual(ids);
-      await handle.close();
-      handle = await harness.open();
-      const after = await outboxQueries.fetchUnpublished(handle.db, 10_000);
-      expect(after.map((e) => e.id)).toEqual(ids);
-      await outboxQueries.markPublished(handle.db, ids.slice(0, 3));
-      expect((await outboxQueries.fetchUnpublished(handle.db, 10_000)).length).toBe(ids.length - 3);
-      const fed = (await federationQueries.getFederationByName(handle.db, 'fed-b'))!;
-      expect(fed.currentModelVersion).toBe(1);
-    });
+    it('keeps state and unpublished events across a crash (SIGKILL) and reopens them in order', async () => {
+      const crashed = await kind.create();
+      const crashBlobs = mkdtempSync(join(tmpdir(), 'radfed-blobs-'));
+      try {
+        await runAndKill(crashed, crashBlobs);
+        const reopened = await crashed.open();
+        try {
+          await expectCrashSurvivors(reopened, new LocalBlobStore({ root: crashBlobs }));
+        } finally {
+          await reopened.close();
+        }
+      } finally {
+        await crashed.cleanup();
+        rmSync(crashBlobs, { recursive: true, force: true });
+      }
+    }, 180_000); // two processes open the database, and one of them starts from TypeScript
   });
+}
+
+/** What the crash child committed before SIGKILL: its rounds, model version, sum and outbox rows. */
+async function expectCrashSurvivors(handle: DatabaseHandle, blobs: LocalBlobStore): Promise<void> {
+  const fed = (await federationQueries.getFederationByName(handle.db, 'fed-crash'))!;
+  expect(fed.currentModelVersion).toBe(1);
+  const rounds = await roundQueries.listRounds(handle.db, fed.id);
+  expect(rounds.map((r) => [r.state, r.modelVersion])).toEqual([
+    ['sealed', 0],
+    ['open', 1],
+  ]);
+  expect(rounds[0]!.totalSamples).toBe(20);
+  const mv = (await federationQueries.getModelVersion(handle.db, fed.id, 1))!;
+  const sum = new Float64Array((await blobs.get(mv.blobKey!)).slice().buffer);
+  expect(sum[0]).toBe(1 * 10 + 2 * 10);
+
+  const events = await outboxQueries.fetchUnpublished(handle.db, 10_000);
+  const topics = events.map((e) => e.topic);
+  expect(topics.filter((t) => t === 'round.update_accepted')).toHaveLength(2);
+  expect(topics.indexOf('round.opened')).toBeLessThan(topics.indexOf('round.sealed'));
+  expect(topics.lastIndexOf('round.opened')).toBeGreaterThan(topics.indexOf('round.sealed'));
+  const ids = events.map((e) => e.id);
+  expect([...ids].sort((x, y) => x - y)).toEqual(ids);
+  await outboxQueries.markPublished(handle.db, ids.slice(0, 3));
+  expect((await outboxQueries.fetchUnpublished(handle.db, 10_000)).map((e) => e.id)).toEqual(ids.slice(3));
 }
