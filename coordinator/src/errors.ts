@@ -281,3 +281,8 @@ export class FederationFullError extends RadfedError {
     );
   }
 }
+
+/** A command line `radfed` or `radfed-coordinator` cannot run (unknown command or option, missing argument); exit status 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}

@@ -27,3 +27,13 @@ export class ModelTransferError extends Error {
 export class TaskDeclinedError extends Error {
   override name = 'TaskDeclinedError';
 }
+
+/** A command line `radfed-agent` cannot run (unknown command or option, missing argument); exit status 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** A configuration value (flag or environment variable) the agent cannot use; the message names it. Exit status 2. */
+export class AgentConfigError extends Error {
+  override name = 'AgentConfigError';
+}
