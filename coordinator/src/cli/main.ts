@@ -73,8 +73,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'federations create': {
-        const { builtinModelSpec, DEFAULT_ARCHITECTURE } = await import('@radfed/shared');
-        const spec = builtinModelSpec(values.model ?? DEFAULT_ARCHITECTURE, {
+        const { newFederationModelSpec } = await import('../federations/spec.js');
+        const spec = newFederationModelSpec(values.model, {
           ...(values.objective ? { objective: values.objective } : {}),
           ...(values.epochs ? { localEpochs: integer('epochs')! } : {}),
           ...(values['learning-rate'] ? { learningRate: decimal('learning-rate')! } : {}),
