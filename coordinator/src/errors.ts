@@ -326,3 +326,8 @@ export class InvalidBlobKeyError extends RadFedError {
     this.key = key;
   }
 }
+
+/** A command line `radfed` or `radfed-coordinator` cannot run (unknown command or option, missing argument); exit status 2. */
+export class UsageError extends SharedRadFedError {
+  override name = 'UsageError';
+}

@@ -2,21 +2,24 @@
  * `radfed-coordinator`: runs the coordinator (default) or prepares its dev PKI (`pki init`).
  * Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
  */
+import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createLogger, initDevPki, quietIpServerNameWarning } from '@radfed/shared';
+import { createLogger, exitWhenFlushed, initDevPki, quietIpServerNameWarning, runCli } from '@radfed/shared';
 import { startCoordinator } from './app.js';
 import { loadCoordinatorConfig } from './config/config.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, UsageError } from './errors.js';
 
 quietIpServerNameWarning();
 
 const USAGE = `Usage: radfed-coordinator [serve] [options]
-       radfed-coordinator pki init [--pki-dir DIR] [--host NAME]...
+       radfed-coordinator pki init [--pki-dir DIR] [--san NAME]...
 
 Options (each also settable in a JSON --config file or by environment variable):
   --config FILE            JSON file with any of the settings below
   --host ADDR              listen address (RADFED_HOST, default 127.0.0.1)
+  --san NAME               a DNS name or IP the dev server certificate is valid for, besides localhost;
+                           repeat for more (RADFED_SAN, comma-separated; config file: hosts)
   --port N                 gRPC port, 0 = any free port (RADFED_PORT, default 7443)
   --data-dir DIR           PGlite data, blobs, dev PKI (RADFED_DATA_DIR, default .radfed/coordinator)
   --database-url URL       PostgreSQL instead of PGlite (DATABASE_URL)
@@ -25,6 +28,11 @@ Options (each also settable in a JSON --config file or by environment variable):
   --max-message-bytes N    largest accepted gRPC message (default 4194304)
   --log-level LEVEL        debug|info|warn|error (RADFED_LOG_LEVEL, default info)
   --port-file FILE         write the bound port here once listening
+  --heartbeat-seconds N    heartbeats on agents' task streams (RADFED_HEARTBEAT_SECONDS, default 10)
+  --tick-ms N              how often the round engine checks deadlines (RADFED_TICK_MS, default 250)
+  --shutdown-grace-seconds N
+                           how long SIGTERM waits for in-flight calls (RADFED_SHUTDOWN_GRACE_SECONDS,
+                           default 10)
   --ciphertext-retention-rounds N
                            keep stored updates of the N latest closed rounds per federation, delete
                            older ones (RADFED_CIPHERTEXT_RETENTION_ROUNDS, default 0 = keep all)
@@ -45,6 +53,9 @@ async function main(argv: string[]): Promise<number> {
       'pki-dir': { type: 'string' },
       'max-message-bytes': { type: 'string' },
       'heartbeat-seconds': { type: 'string' },
+      san: { type: 'string', multiple: true },
+      'tick-ms': { type: 'string' },
+      'shutdown-grace-seconds': { type: 'string' },
       'log-level': { type: 'string' },
       'port-file': { type: 'string' },
       'ciphertext-retention-rounds': { type: 'string' },
@@ -67,15 +78,25 @@ async function main(argv: string[]): Promise<number> {
     pkiDir: values['pki-dir'],
     maxMessageBytes: values['max-message-bytes'],
     heartbeatSeconds: values['heartbeat-seconds'],
+    hosts: values.san,
+    tickMs: values['tick-ms'],
+    shutdownGraceSeconds: values['shutdown-grace-seconds'],
     logLevel: values['log-level'],
     ciphertextRetentionRounds: values['ciphertext-retention-rounds'],
   });
   if (command === 'pki init') {
     const pki = await initDevPki(config.pkiDir, { hosts: config.hosts });
-    process.stdout.write(`${pki.created ? 'Created' : 'Found'} a development PKI in ${pki.dir}\n`);
+    // The names the server certificate actually holds: an existing PKI keeps the names it was made with.
+    const names = new X509Certificate(pki.coordinator.certPem).subjectAltName ?? '';
+    process.stdout.write(
+      `${pki.created ? 'Created' : 'Found'} a development PKI in ${pki.dir}; the coordinator's certificate is valid for ${names}.\n` +
+        (!pki.created && config.hosts.length > 0
+          ? 'It was kept as it is; remove the directory and run pki init again to change its names.\n'
+          : ''),
+    );
     return 0;
   }
-  if (command !== 'serve') throw new ConfigError(`Unknown command "${command}".\n\n${USAGE}`);
+  if (command !== 'serve') throw new UsageError(`Unknown command "${command}".\n\n${USAGE}`);
 
   const log = createLogger({ level: config.logLevel });
   const coordinator = await startCoordinator(config, log);
@@ -84,11 +105,11 @@ async function main(argv: string[]): Promise<number> {
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals) => {
       signals += 1;
-      if (signals > 1) process.exit(1);
+      if (signals > 1) void exitWhenFlushed(1);
       log.info(`received ${sig}`);
       coordinator.stop().then(resolve, (err: unknown) => {
         log.error('unclean shutdown', { err: err as Error });
-        process.exit(1);
+        void exitWhenFlushed(1);
       });
     };
     process.on('SIGTERM', onSignal);
@@ -97,17 +118,18 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (
-      err instanceof ConfigError ||
-      (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
-    ) {
-      process.stderr.write(`radfed-coordinator: ${(err as Error).message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`radfed-coordinator: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
+const argv = process.argv.slice(2);
+await runCli(() => main(argv), {
+  program: 'radfed-coordinator',
+  argv,
+  failure: (err) => {
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof UsageError || isParseArgsError(err)) return { exitCode: 2, code: 'USAGE', message };
+    if (err instanceof ConfigError) return { exitCode: 2, code: 'CONFIG', message };
+    return { exitCode: 1, code: 'ERROR', message };
   },
-);
+});
+
+function isParseArgsError(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS');
+}

@@ -1,5 +1,6 @@
 /** `@radfed/shared`: code both the coordinator and the site agent rely on. */
 export * from './canonical/index.js';
+export * from './cli/run-cli.js';
 export * from './errors.js';
 export * from './he/index.js';
 export * from './keys/index.js';

@@ -68,3 +68,13 @@ export class TrainingInputError extends RadFedError {
 export class TrainingWorkerError extends RadFedError {
   override name = 'TrainingWorkerError';
 }
+
+/** A command line `radfed-agent` cannot run (unknown command or option, missing argument); exit status 2. */
+export class UsageError extends RadFedError {
+  override name = 'UsageError';
+}
+
+/** A configuration value (flag or environment variable) the agent cannot use; the message names it. Exit status 2. */
+export class AgentConfigError extends RadFedError {
+  override name = 'AgentConfigError';
+}

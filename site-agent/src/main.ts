@@ -5,10 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RpcError } from '@radfed/proto';
-import { createLogger, quietIpServerNameWarning } from '@radfed/shared';
+import { type CliFailure, createLogger, quietIpServerNameWarning, runCli } from '@radfed/shared';
 import { SiteHe } from '@radfed/shared/he-site';
-import { loadDataset } from './data/index.js';
+import { loadAgentConfig } from './config/config.js';
+import { type IngestReport, loadDataset } from './data/index.js';
 import { AGENT_VERSION, enrol } from './enrol/enrol.js';
+import { AgentConfigError, UsageError } from './errors.js';
 import { HeKeyring } from './he/keyring.js';
 import { UpdateCodec } from './he/update-codec.js';
 import { receiptsVerifyCommand } from './provenance/receipts-command.js';
@@ -33,20 +35,23 @@ Commands:
         make this site's keys locally and enrol with a single-use token
   run --data DIR [--state-dir DIR]
         watch for tasks and train on the images in DIR (DICOM, NIfTI, PNG)
-  data check DIR [--image-size N] [--json]
-        report what would be trained on: counts, skipped files and why, dataset commitment
+  data check DIR [--image-size N] [--list] [--json]
+        report what would be trained on: counts, skipped files and why, dataset commitment;
+        --list (always under --json) adds every file with its result: format, modality, size and
+        slices taken, or why it was skipped. --image-size defaults to the default model's 64
   receipts verify --export FILE [--coordinator-key KEY] [--state-dir DIR] [--json]
         check, offline, that every receipt this site holds is in an audit export's ledger
         (\`radfed audit export\`) exactly as the site submitted it
 
-Options:
+Options (anywhere on the line):
   --state-dir DIR   keys and enrolment (RADFED_AGENT_STATE, default .radfed/agent)
-  --log-level L     debug|info|warn|error (default info)
-`;
+  --log-level L     debug|info|warn|error (RADFED_LOG_LEVEL, default info)
+  --json            machine-readable output; errors as one {"code","message"} object on stderr
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
+Environment: RADFED_TRAIN_WORKERS (training threads on WASM, default one per core),
+RADFED_TFJS_BACKEND (tfjs-node-gpu|tfjs-node|wasm|cpu, default the fastest that works),
+RADFED_HE_THREADS (HE worker threads, default the cores available up to 8).
+`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -61,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
       'image-size': { type: 'string' },
       'log-level': { type: 'string' },
       json: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
       export: { type: 'string' },
       'coordinator-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -70,8 +76,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return values.help ? 0 : 2;
   }
-  const stateDir = values['state-dir'] ?? process.env.RADFED_AGENT_STATE ?? '.radfed/agent';
-  const level = (values['log-level'] ?? 'info') as 'info';
+  const config = loadAgentConfig({
+    stateDir: values['state-dir'],
+    logLevel: values['log-level'],
+    imageSize: values['image-size'],
+  });
+  const { stateDir } = config;
   const command = positionals.slice(0, 2).join(' ');
 
   if (positionals[0] === 'enrol') {
@@ -96,19 +106,9 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'data check') {
     const dir = positionals[2];
     if (!dir) throw new UsageError('data check needs a folder.');
-    const ds = await loadDataset(dir, { imageSize: Number(values['image-size'] ?? 32) });
+    const ds = await loadDataset(dir, { imageSize: config.imageSize });
     const r = ds.report;
-    if (values.json) {
-      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-    } else {
-      process.stdout.write(
-        `${r.dir}: ${r.filesSeen} files, ${r.imagesAccepted} images accepted\n` +
-          `by modality: ${JSON.stringify(r.byModality)}\nby format: ${JSON.stringify(r.byFormat)}\n` +
-          `skipped: ${r.skipped.length}\n${r.skipped.map((s) => `  ${s.path}: ${s.reason}`).join('\n')}${r.skipped.length ? '\n' : ''}` +
-          `labelled (labels.csv): ${r.labelled}\n` +
-          `dataset commitment: ${r.commitment}\n`,
-      );
-    }
+    process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : renderDataCheck(r, values.list));
     return r.imagesAccepted > 0 ? 0 : 1;
   }
 
@@ -126,9 +126,9 @@ async function main(argv: string[]): Promise<number> {
   if (positionals[0] === 'run') {
     if (!values.data) throw new UsageError(`run needs --data DIR (the site's images).\n\n${USAGE}`);
     const id = await loadIdentity(stateDir);
-    const log = createLogger({ level, base: { site_id: id.siteId, site: id.siteName } });
-    const backend = await selectBackend();
-    const workers = backend.id === 'wasm' ? defaultWorkers() : 1;
+    const log = createLogger({ level: config.logLevel, base: { site_id: id.siteId, site: id.siteName } });
+    const backend = await selectBackend(config.tfjsBackend ? { only: config.tfjsBackend } : {});
+    const workers = backend.id === 'wasm' ? (config.trainWorkers ?? defaultWorkers()) : 1;
     log.info(`training backend: ${backend.id}, ${backend.detail}; ${workers} training worker(s)`, {
       skipped: backend.skipped.map((s) => `${s.id}: ${s.reason}`).join('; '),
     });
@@ -138,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
       keyPem: id.tlsKeyPem,
     });
     // HE on worker threads (RADFED_HE_THREADS); the secret key stays in this process and state dir.
-    const cipher = new SiteHe();
+    const cipher = new SiteHe(config.heThreads);
     const keyring = new HeKeyring({
       client,
       he: cipher,
@@ -185,23 +185,48 @@ async function main(argv: string[]): Promise<number> {
   throw new UsageError(`Unknown command "${positionals.join(' ')}".\n\n${USAGE}`);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (
-      err instanceof UsageError ||
-      (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
-    ) {
-      process.stderr.write(`radfed-agent: ${(err as Error).message}\n`);
-      process.exit(2);
+/** `data check`'s text report; with `list`, a line per file. */
+function renderDataCheck(r: IngestReport, list: boolean): string {
+  const size = (bytes: number | undefined) =>
+    bytes === undefined
+      ? ''
+      : bytes < 2 ** 20
+        ? `${(bytes / 1024).toFixed(1)} KiB`
+        : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  const lines = [
+    `${r.dir}: ${r.filesSeen} files, ${r.imagesAccepted} images accepted`,
+    `by modality: ${JSON.stringify(r.byModality)}`,
+    `by format: ${JSON.stringify(r.byFormat)}`,
+  ];
+  if (list) {
+    lines.push(`files: ${r.files.length}`);
+    for (const f of r.files) {
+      lines.push(
+        f.result === 'taken'
+          ? `  ${f.path}: taken, ${f.format} ${f.modality}, ${size(f.bytes)}, ${f.slices} slice${f.slices === 1 ? '' : 's'}`
+          : `  ${f.path}: skipped${f.bytes === undefined ? '' : ` (${size(f.bytes)})`}: ${f.reason}`,
+      );
     }
-    const msg =
-      err instanceof RpcError
-        ? `${err.codeName}: ${err.message}`
-        : err instanceof Error
-          ? err.message
-          : String(err);
-    process.stderr.write(`radfed-agent: ${msg}\n`);
-    process.exit(1);
-  },
-);
+  } else {
+    lines.push(`skipped: ${r.skipped.length}`, ...r.skipped.map((s) => `  ${s.path}: ${s.reason}`));
+  }
+  lines.push(`labelled (labels.csv): ${r.labelled}`, `dataset commitment: ${r.commitment}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Exit 2 for bad usage or configuration, 1 for everything else (runtime failure, a refusal). */
+function agentFailure(err: unknown): CliFailure {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof UsageError || isParseArgsError(err)) return { exitCode: 2, code: 'USAGE', message };
+  if (err instanceof AgentConfigError) return { exitCode: 2, code: 'CONFIG', message };
+  if (err instanceof RpcError)
+    return { exitCode: 1, code: err.codeName, message: `${err.codeName}: ${message}` };
+  return { exitCode: 1, code: 'ERROR', message };
+}
+
+function isParseArgsError(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS');
+}
+
+const argv = process.argv.slice(2);
+await runCli(() => main(argv), { program: 'radfed-agent', argv, failure: agentFailure });

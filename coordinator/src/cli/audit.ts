@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AuditExportFormatError, parseSigningPublicKey } from '@radfed/shared';
+import { UsageError as AuditUsageError } from '../errors.js';
 import { type VerifyReport, verifyAuditExport } from '../ledger/verify.js';
 import { AuditClient, writeAuditExport, writeProvExport } from './audit-export.js';
 import { table } from './format.js';
@@ -31,10 +32,6 @@ Options:
                            base64 raw key); without it verify uses the key in the export and prints
                            its fingerprint for you to compare
 `;
-
-export class AuditUsageError extends Error {
-  override name = 'AuditUsageError';
-}
 
 /** Runs one `radfed audit` command; returns the exit code. */
 export async function auditMain(argv: string[]): Promise<number> {

@@ -1,5 +1,12 @@
 /** Plain-text tables and small formatters for the CLIs. */
-import { ParticipationState, RoundState, SiteState } from '@radfed/proto';
+import {
+  ParticipationState,
+  type Round,
+  type RoundParticipant,
+  RoundState,
+  type Site,
+  SiteState,
+} from '@radfed/proto';
 
 export function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
@@ -39,6 +46,23 @@ export function seconds(from: Date | undefined, to: Date | undefined): string {
   return `${((to.getTime() - from.getTime()) / 1000).toFixed(1)}s`;
 }
 
+/** A round for `--json` output: its own and its participants' states by name (`sealed`, `submitted`). */
+export function roundJson(round: Round): Omit<Round, 'state' | 'participants'> & {
+  state: string;
+  participants: (Omit<RoundParticipant, 'state'> & { state: string })[];
+} {
+  return {
+    ...round,
+    state: roundStateName(round.state),
+    participants: round.participants.map((p) => ({ ...p, state: participationName(p.state) })),
+  };
+}
+
+/** A site for `--json` output: its state by name (`enrolled`, `revoked`). */
+export function siteJson(site: Site): Omit<Site, 'state'> & { state: string } {
+  return { ...site, state: siteStateName(site.state) };
+}
+
 /** JSON that serialises bigint and Buffer fields of generated messages readably. */
 export function toJson(value: unknown): string {
   return JSON.stringify(
@@ -55,10 +79,7 @@ export function toJson(value: unknown): string {
 }
 
 /** One round as a table of its sites (state, samples, loss), with a summary line. */
-export function renderRound(
-  round: import('@radfed/proto').Round,
-  siteNames: Map<string, string> = new Map(),
-): string {
+export function renderRound(round: Round, siteNames: Map<string, string> = new Map()): string {
   const rows = round.participants.map((p) => [
     siteNames.get(p.siteId) ?? p.siteId,
     participationName(p.state),

@@ -2,11 +2,22 @@
  * `radfed`: the operator's CLI. Tables by default, `--json` for scripts.
  * Exit codes: 0 ok, 1 the coordinator refused or failed the call, 2 bad usage.
  */
-import { parseArgs } from 'node:util';
-import { RoundState, RpcError } from '@radfed/proto';
-import { quietIpServerNameWarning } from '@radfed/shared';
+import { ParticipationState, RoundState, RpcError } from '@radfed/proto';
+import { type CliFailure, quietIpServerNameWarning, runCli } from '@radfed/shared';
+import { ConfigError, UsageError } from '../errors.js';
+import { numberOption, parseRadfedArgs, type Values } from './args.js';
 import { auditMain } from './audit.js';
-import { ago, renderRound, roundStateName, seconds, siteStateName, table, toJson } from './format.js';
+import {
+  ago,
+  renderRound,
+  roundJson,
+  roundStateName,
+  seconds,
+  siteJson,
+  siteStateName,
+  table,
+  toJson,
+} from './format.js';
 import { OperatorClient, tlsFromPkiDir } from './operator-client.js';
 
 quietIpServerNameWarning();
@@ -36,54 +47,23 @@ Options:
   --json                   machine-readable output
 `;
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
-
 async function main(argv: string[]): Promise<number> {
+  const parsed = parseRadfedArgs(argv);
   // The auditor's commands parse their own options and need no operator certificate.
-  if (argv[0] === 'audit') return auditMain(argv.slice(1));
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      coordinator: { type: 'string' },
-      'pki-dir': { type: 'string' },
-      json: { type: 'boolean', default: false },
-      'min-sites': { type: 'string' },
-      deadline: { type: 'string' },
-      'max-samples': { type: 'string' },
-      model: { type: 'string' },
-      objective: { type: 'string' },
-      epochs: { type: 'string' },
-      'learning-rate': { type: 'string' },
-      'batch-size': { type: 'string' },
-      'he-preset': { type: 'string' },
-      'max-sites': { type: 'string' },
-      'max-abs-weight': { type: 'string' },
-      ttl: { type: 'string' },
-      count: { type: 'string' },
-      reason: { type: 'string' },
-      'exit-when-idle': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help || positionals.length === 0) {
+  if (parsed.kind === 'audit') return auditMain(parsed.argv);
+  if (parsed.kind === 'help') {
     process.stdout.write(USAGE);
-    return values.help ? 0 : 2;
+    return parsed.values.help ? 0 : 2;
   }
-  const [group, verb, ...args] = positionals;
-  const int = (name: string, v: string | undefined): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${v}".`);
-    return n;
-  };
+  const { command, values, args } = parsed;
   const need = (i: number, what: string): string => {
     const v = args[i];
-    if (!v) throw new UsageError(`Missing ${what}.\n\n${USAGE}`);
+    if (!v) throw new UsageError(`radfed ${command} needs ${what}.\n\n${USAGE}`);
     return v;
   };
+  const integer = (name: keyof Values & string) =>
+    numberOption(name, values[name] as string | undefined, true);
+  const decimal = (name: keyof Values & string) => numberOption(name, values[name] as string | undefined);
   const client = new OperatorClient({
     address: values.coordinator ?? process.env.RADFED_COORDINATOR ?? '127.0.0.1:7443',
     tls: tlsFromPkiDir(values['pki-dir'] ?? process.env.RADFED_PKI_DIR ?? '.radfed/coordinator/pki'),
@@ -91,27 +71,25 @@ async function main(argv: string[]): Promise<number> {
   const out = (json: unknown, text: () => string) =>
     process.stdout.write(`${values.json ? toJson(json) : text()}\n`);
   try {
-    switch (`${group} ${verb}`) {
+    switch (command) {
       case 'federations create': {
-        const { builtinModelSpec, DEFAULT_ARCHITECTURE } = await import('@radfed/shared');
-        const spec = builtinModelSpec(values.model ?? DEFAULT_ARCHITECTURE, {
+        const { newFederationModelSpec } = await import('../federations/spec.js');
+        const spec = newFederationModelSpec(values.model, {
           ...(values.objective ? { objective: values.objective } : {}),
-          ...(values.epochs ? { localEpochs: int('epochs', values.epochs)! } : {}),
-          ...(values['learning-rate']
-            ? { learningRate: int('learning-rate', values['learning-rate'])! }
-            : {}),
-          ...(values['batch-size'] ? { batchSize: int('batch-size', values['batch-size'])! } : {}),
+          ...(values.epochs ? { localEpochs: integer('epochs')! } : {}),
+          ...(values['learning-rate'] ? { learningRate: decimal('learning-rate')! } : {}),
+          ...(values['batch-size'] ? { batchSize: integer('batch-size')! } : {}),
         });
         const { modelSpecToProto } = await import('../transport/convert.js');
         const fed = await client.createFederation({
           name: need(0, 'federation NAME'),
           modelSpec: modelSpecToProto(spec),
-          minSites: int('min-sites', values['min-sites']) ?? 0,
-          roundDeadlineSeconds: int('deadline', values.deadline) ?? 0,
-          maxSamplesPerSite: int('max-samples', values['max-samples']) ?? 0,
+          minSites: integer('min-sites') ?? 0,
+          roundDeadlineSeconds: integer('deadline') ?? 0,
+          maxSamplesPerSite: integer('max-samples') ?? 0,
           hePreset: values['he-preset'] ?? '',
-          maxSites: int('max-sites', values['max-sites']) ?? 0,
-          maxAbsWeight: int('max-abs-weight', values['max-abs-weight']) ?? 0,
+          maxSites: integer('max-sites') ?? 0,
+          maxAbsWeight: decimal('max-abs-weight') ?? 0,
         });
         out(
           fed,
@@ -143,11 +121,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'sites invite': {
-        const inv = await client.inviteSite(
-          need(0, 'FEDERATION'),
-          need(1, 'SITE_NAME'),
-          int('ttl', values.ttl) ?? 0,
-        );
+        const inv = await client.inviteSite(need(0, 'FEDERATION'), need(1, 'SITE_NAME'), integer('ttl') ?? 0);
         out(
           inv,
           () =>
@@ -158,7 +132,7 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'sites list': {
         const sites = await client.listSites(need(0, 'FEDERATION'));
-        out(sites, () =>
+        out(sites.map(siteJson), () =>
           table(
             ['id', 'name', 'state', 'connected', 'last contact'],
             sites.map((s) => [
@@ -174,13 +148,13 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'sites revoke': {
         const site = await client.revokeSite(need(0, 'SITE_ID'), values.reason ?? '');
-        out(site, () => `Revoked ${site.name} (${site.id}).`);
+        out(siteJson(site), () => `Revoked ${site.name} (${site.id}).`);
         return 0;
       }
       case 'rounds schedule': {
-        const rounds = await client.scheduleRounds(need(0, 'FEDERATION'), int('count', values.count) ?? 1);
+        const rounds = await client.scheduleRounds(need(0, 'FEDERATION'), integer('count') ?? 1);
         out(
-          rounds,
+          rounds.map(roundJson),
           () =>
             `Scheduled rounds ${rounds.map((r) => r.number).join(', ')}; each opens when the one before it closes.`,
         );
@@ -188,14 +162,14 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'rounds list': {
         const rounds = await client.listRounds(need(0, 'FEDERATION'));
-        out(rounds, () =>
+        out(rounds.map(roundJson), () =>
           table(
             ['#', 'id', 'state', 'sites', 'samples', 'model', 'duration', 'note'],
             rounds.map((r) => [
               r.number,
               r.id,
               roundStateName(r.state),
-              `${r.participants.filter((p) => p.state === 2).length}/${r.participants.length}`,
+              `${r.participants.filter((p) => p.state === ParticipationState.PARTICIPATION_STATE_SUBMITTED).length}/${r.participants.length}`,
               Number(r.totalSamples),
               r.state === RoundState.ROUND_STATE_SEALED ? `v${r.resultModelVersion}` : '-',
               seconds(r.openedAt, r.closedAt),
@@ -222,15 +196,18 @@ async function main(argv: string[]): Promise<number> {
           fed,
           (u) => {
             const r = u.round!;
-            if (values.json) process.stdout.write(`${JSON.stringify(JSON.parse(toJson(u)))}\n`);
-            else if (
+            if (values.json) {
+              process.stdout.write(`${JSON.stringify(JSON.parse(toJson({ ...u, round: roundJson(r) })))}\n`);
+            } else if (
               u.event === 'round.sealed' ||
               u.event === 'round.failed' ||
               u.event === 'round.cancelled'
             ) {
               process.stdout.write(`${renderRound(r, names)}\n\n`);
             } else {
-              const done = r.participants.filter((p) => p.state !== 1).length;
+              const done = r.participants.filter(
+                (p) => p.state !== ParticipationState.PARTICIPATION_STATE_INVITED,
+              ).length;
               process.stdout.write(
                 `round ${r.number} ${roundStateName(r.state)}: ${done}/${r.participants.length} sites answered (${u.event})\n`,
               );
@@ -245,25 +222,24 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'rounds cancel': {
         const r = await client.cancelRound(need(0, 'ROUND_ID'), values.reason ?? '');
-        out(r, () => `Round ${r.number} is ${roundStateName(r.state)}.`);
+        out(roundJson(r), () => `Round ${r.number} is ${roundStateName(r.state)}.`);
         return 0;
       }
-      default:
-        throw new UsageError(`Unknown command "${positionals.join(' ')}".\n\n${USAGE}`);
     }
   } finally {
     client.close();
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof RpcError) {
-      process.stderr.write(`radfed: ${err.codeName}: ${err.message}\n`);
-      process.exit(1);
-    }
-    process.stderr.write(`radfed: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(2);
-  },
-);
+/** Exit 1 when the coordinator refused or failed the call; 2 for anything wrong on this side. */
+function radfedFailure(err: unknown): CliFailure {
+  if (err instanceof RpcError)
+    return { exitCode: 1, code: err.codeName, message: `${err.codeName}: ${err.message}` };
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof UsageError) return { exitCode: 2, code: 'USAGE', message };
+  if (err instanceof ConfigError) return { exitCode: 2, code: 'CONFIG', message };
+  return { exitCode: 2, code: 'ERROR', message };
+}
+
+const argv = process.argv.slice(2);
+await runCli(() => main(argv), { program: 'radfed', argv, failure: radfedFailure });

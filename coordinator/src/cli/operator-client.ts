@@ -16,6 +16,7 @@ import {
   unaryCall,
   type WatchRoundsResponse,
 } from '@radfed/proto';
+import { ConfigError } from '../errors.js';
 
 export interface OperatorConnection {
   /** host:port of the coordinator. */
@@ -28,9 +29,10 @@ export function tlsFromPkiDir(dir: string, role: 'operator' | 'auditor' = 'opera
   const read = (name: string) => {
     try {
       return readFileSync(join(dir, name), 'utf8');
-    } catch {
-      throw new Error(
+    } catch (err) {
+      throw new ConfigError(
         `Cannot read ${join(dir, name)}; point --pki-dir at the directory with ca.crt and ${role}.crt/.key.`,
+        { cause: err },
       );
     }
   };

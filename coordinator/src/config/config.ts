@@ -33,8 +33,11 @@ export const coordinatorConfigSchema = z
       .default('RADFED'),
     /** Directory with ca.crt/ca.key/coordinator.crt/coordinator.key; a dev PKI is created there if empty. */
     pkiDir: z.string().optional(),
-    /** Extra DNS names / IPs for the dev server certificate. */
-    hosts: z.array(z.string()).default([]),
+    /**
+     * Extra DNS names / IPs the dev server certificate is valid for, besides localhost, 127.0.0.1
+     * and ::1 (flag `--san`, repeatable; env `RADFED_SAN`, comma-separated). Not the listen address.
+     */
+    hosts: z.array(z.string().min(1)).default([]),
     /** Largest gRPC message accepted, in bytes (upload chunks must fit). */
     maxMessageBytes: z.coerce
       .number()
@@ -72,7 +75,13 @@ const ENV: Record<string, keyof z.input<typeof coordinatorConfigSchema>> = {
   RADFED_HEARTBEAT_SECONDS: 'heartbeatSeconds',
   RADFED_LOG_LEVEL: 'logLevel',
   RADFED_CIPHERTEXT_RETENTION_ROUNDS: 'ciphertextRetentionRounds',
+  RADFED_SAN: 'hosts',
+  RADFED_TICK_MS: 'tickMs',
+  RADFED_SHUTDOWN_GRACE_SECONDS: 'shutdownGraceSeconds',
 };
+
+/** Settings that hold a list; their environment variable is comma-separated. */
+const LIST_SETTINGS = new Set<string>(['hosts']);
 
 /** Reads `--config FILE`, env and flags into a validated config. */
 export function loadCoordinatorConfig(
@@ -103,7 +112,16 @@ export function loadCoordinatorConfig(
     }
   }
   const fromEnv: Record<string, unknown> = {};
-  for (const [name, key] of Object.entries(ENV)) if (env[name]) fromEnv[key] = env[name];
+  for (const [name, key] of Object.entries(ENV)) {
+    const value = env[name];
+    if (!value) continue;
+    fromEnv[key] = LIST_SETTINGS.has(key)
+      ? value
+          .split(',')
+          .map((v) => v.trim())
+          .filter(Boolean)
+      : value;
+  }
   const { config: _c, ...fromFlags } = flags;
   const merged = { ...fromFile, ...fromEnv, ...stripUndefined(fromFlags) };
   const parsed = coordinatorConfigSchema.safeParse(merged);

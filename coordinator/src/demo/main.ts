@@ -8,9 +8,10 @@ import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RoundState } from '@radfed/proto';
-import { builtinModelSpec, quietIpServerNameWarning } from '@radfed/shared';
+import { exitWhenFlushed, quietIpServerNameWarning } from '@radfed/shared';
 import { renderRound } from '../cli/format.js';
 import { OperatorClient, tlsFromPkiDir } from '../cli/operator-client.js';
+import { newFederationModelSpec } from '../federations/spec.js';
 import { modelSpecToProto } from '../transport/convert.js';
 import { COORDINATOR_BIN, enrolAndRunAgent, freePort, ProcessGroup, waitFor } from './processes.js';
 import { prepareSiteData } from './sample-data.js';
@@ -30,11 +31,11 @@ async function main(): Promise<number> {
       dir: { type: 'string', default: '.radfed/demo' },
       deadline: { type: 'string', default: '120' },
       model: { type: 'string', default: 'conv4' },
-      objective: { type: 'string', default: 'masked-reconstruction' },
+      objective: { type: 'string' },
     },
   });
-  // The reference encoder; masked reconstruction shows its loss falling within three short rounds.
-  const spec = builtinModelSpec(values.model, { objective: values.objective });
+  // The same default model as `radfed federations create`: conv4 by masked reconstruction.
+  const spec = newFederationModelSpec(values.model, values.objective ? { objective: values.objective } : {});
   const rounds = Number(values.rounds);
   const root = resolve(values.dir);
   const started = Date.now();
@@ -50,7 +51,7 @@ async function main(): Promise<number> {
     stopping = true;
     say('stopping the coordinator and agents');
     await group.stopAll();
-    process.exit(code);
+    await exitWhenFlushed(code);
   };
   process.on('SIGINT', () => void shutdown(130));
   process.on('SIGTERM', () => void shutdown(143));
@@ -150,5 +151,5 @@ async function main(): Promise<number> {
 
 main().catch((err: unknown) => {
   process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  void exitWhenFlushed(1);
 });

@@ -1,11 +1,14 @@
 import {
+  builtinModelSpec,
   checkModelSpec,
+  DEFAULT_ARCHITECTURE,
   DEFAULT_HE_PRESET,
   HE_PRESET_NAMES,
   HeHeadroomError,
   type HePreset,
   hePreset,
   type ModelSpec,
+  type ModelSpecOverrides,
   modelSpecSchema,
   planQuantisation,
   type QuantisationPlan,
@@ -18,32 +21,11 @@ import type { FederationRow } from '../store/queries/federations.js';
 /** HE presets this build supports (see `HE_PRESETS` in @radfed/shared); the default encrypts. */
 export { DEFAULT_HE_PRESET, HE_PRESET_NAMES };
 
-export const federationSpecSchema = z.object({
-  name: z
-    .string()
-    .min(1)
-    .max(64)
-    .regex(
-      /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/,
-      'use letters, digits, ".", "_" and "-", starting with a letter or digit',
-    ),
-  modelSpec: modelSpecSchema,
-  hePreset: z.enum(HE_PRESET_NAMES).default(DEFAULT_HE_PRESET),
-  minSites: z.number().int().min(1).max(10_000),
-  roundDeadlineSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(7 * 24 * 3600),
-  maxSamplesPerSite: z.number().int().min(1).max(100_000_000),
-  // Bounds the HE sums: the most sites that may ever enrol, and the range weights are clipped to.
-  maxSites: z.number().int().min(1).max(10_000).default(100),
-  maxAbsWeight: z.number().positive().max(1_000_000).default(8),
-});
-
-export type FederationSpec = z.infer<typeof federationSpecSchema>;
-
-/** Defaults applied when a request leaves a field at zero/empty. */
+/**
+ * Defaults of a federation's settings, the one place they are set: the spec schema applies them to
+ * a request that leaves a setting out, and {@link federationHe} to federations stored before a
+ * setting existed. `maxSites` defaults to the larger of 100 and `minSites`.
+ */
 export const FEDERATION_DEFAULTS = {
   minSites: 2,
   roundDeadlineSeconds: 600,
@@ -51,6 +33,65 @@ export const FEDERATION_DEFAULTS = {
   maxSites: 100,
   maxAbsWeight: 8,
 } as const;
+
+export const federationSpecSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(
+        /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/,
+        'use letters, digits, ".", "_" and "-", starting with a letter or digit',
+      ),
+    modelSpec: modelSpecSchema,
+    hePreset: z.enum(HE_PRESET_NAMES).default(DEFAULT_HE_PRESET),
+    minSites: z.number().int().min(1).max(10_000).default(FEDERATION_DEFAULTS.minSites),
+    roundDeadlineSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .default(FEDERATION_DEFAULTS.roundDeadlineSeconds),
+    maxSamplesPerSite: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000_000)
+      .default(FEDERATION_DEFAULTS.maxSamplesPerSite),
+    // Bounds the HE sums: the most sites that may ever enrol, and the range weights are clipped to.
+    maxSites: z.number().int().min(1).max(10_000).optional(),
+    maxAbsWeight: z.number().positive().max(1_000_000).default(FEDERATION_DEFAULTS.maxAbsWeight),
+  })
+  .transform((spec) => ({
+    ...spec,
+    maxSites: spec.maxSites ?? Math.max(FEDERATION_DEFAULTS.maxSites, spec.minSites),
+  }));
+
+export type FederationSpec = z.output<typeof federationSpecSchema>;
+
+/**
+ * The objective `conv4` trains in a federation whose creator names none (`radfed federations
+ * create`, `pnpm demo`): masked reconstruction, about twice SimCLR's images/s on WASM, whose loss
+ * falls within a few short rounds.
+ */
+export const DEFAULT_CONV4_OBJECTIVE = 'masked-reconstruction';
+
+/**
+ * The model spec of a new federation: built-in `architecture` (default conv4, objective
+ * {@link DEFAULT_CONV4_OBJECTIVE}) with `overrides` applied.
+ *
+ * @throws RangeError for an unknown architecture or overrides the schema rejects.
+ */
+export function newFederationModelSpec(
+  architecture: string = DEFAULT_ARCHITECTURE,
+  overrides: ModelSpecOverrides = {},
+): ModelSpec {
+  return builtinModelSpec(architecture, {
+    ...(architecture === 'conv4' ? { objective: DEFAULT_CONV4_OBJECTIVE } : {}),
+    ...overrides,
+  });
+}
 
 /** Validates a federation spec, returning it or throwing InvalidSpecError naming the bad field. */
 export function parseFederationSpec(input: unknown): FederationSpec & { parameterCount: number } {

@@ -5,7 +5,6 @@ import type { KeyCustodyService } from '../custody/service.js';
 import { InvalidRequestError, RoundNotFoundError } from '../errors.js';
 import { type EventBus, isRoundEvent } from '../events/types.js';
 import type { FederationService } from '../federations/service.js';
-import { DEFAULT_HE_PRESET, FEDERATION_DEFAULTS } from '../federations/spec.js';
 import type { RoundEngine } from '../rounds/engine.js';
 import type { Db } from '../store/client.js';
 import * as roundQ from '../store/queries/rounds.js';
@@ -49,12 +48,13 @@ export function operatorService(d: OperatorServiceDeps): Handlers<pb.OperatorSer
         const row = await d.federations.create({
           name: r.name,
           modelSpec: modelSpecFromProto(r.modelSpec) ?? d.defaultModelSpec(),
-          hePreset: r.hePreset || DEFAULT_HE_PRESET,
-          minSites: r.minSites || FEDERATION_DEFAULTS.minSites,
-          roundDeadlineSeconds: r.roundDeadlineSeconds || FEDERATION_DEFAULTS.roundDeadlineSeconds,
-          maxSamplesPerSite: r.maxSamplesPerSite || FEDERATION_DEFAULTS.maxSamplesPerSite,
-          maxSites: r.maxSites || Math.max(FEDERATION_DEFAULTS.maxSites, r.minSites),
-          maxAbsWeight: r.maxAbsWeight || FEDERATION_DEFAULTS.maxAbsWeight,
+          // proto3 sends an unset field as 0 or ''; the spec schema fills in the defaults.
+          hePreset: r.hePreset || undefined,
+          minSites: r.minSites || undefined,
+          roundDeadlineSeconds: r.roundDeadlineSeconds || undefined,
+          maxSamplesPerSite: r.maxSamplesPerSite || undefined,
+          maxSites: r.maxSites || undefined,
+          maxAbsWeight: r.maxAbsWeight || undefined,
         });
         d.log.info('federation created', { federation_id: row.id, name: row.name });
         return { federation: federationToProto(row) };

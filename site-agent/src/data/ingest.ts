@@ -75,11 +75,34 @@ export interface IngestReport {
   byFormat: Record<string, number>;
   /** Files and directories that yielded no images, with the reason; paths relative to `dir`. */
   skipped: { path: string; reason: string }[];
+  /** Every file and directory looked at, in the order read, with what came of it (`data check --list`). */
+  files: IngestedFile[];
   /** Hex Merkle root over the sorted SHA-256 content hashes of accepted files ({@link datasetCommitment}). */
   commitment: string;
   /** Accepted images with a class label from `labels.csv` (see {@link LABELS_FILE}). */
   labelled: number;
 }
+
+/** What came of one file: the images taken from it, or why it was skipped. Paths are relative to the dataset root. */
+export type IngestedFile =
+  | {
+      path: string;
+      result: 'taken';
+      /** Container format: `dicom`, `nifti` or `png`. */
+      format: string;
+      /** DICOM 0008,0060, else `unknown`. */
+      modality: string;
+      /** File size in bytes. */
+      bytes: number;
+      /** Training images taken from the file: 1 for a plain image, up to maxSlicesPerFile for a volume. */
+      slices: number;
+    }
+  | {
+      path: string;
+      result: 'skipped';
+      reason: string /** File size in bytes, when it is a file. */;
+      bytes?: number;
+    };
 
 /**
  * Optional file at the dataset root giving class labels for local evaluation: one `path,label`
@@ -130,6 +153,7 @@ export async function loadDataset(dir: string, options: LoadDatasetOptions): Pro
     byModality: {},
     byFormat: {},
     skipped: [],
+    files: [],
     commitment: '',
     labelled: 0,
   };
@@ -138,7 +162,15 @@ export async function loadDataset(dir: string, options: LoadDatasetOptions): Pro
   const modalities: string[] = [];
   const contentHashes: string[] = [];
   const relativePath = (path: string) => relative(root, path).split(sep).join('/');
-  const skip = (path: string, reason: string) => report.skipped.push({ path: relativePath(path), reason });
+  const skip = (path: string, reason: string, stats?: Stats) => {
+    report.skipped.push({ path: relativePath(path), reason });
+    report.files.push({
+      path: relativePath(path),
+      result: 'skipped',
+      reason,
+      ...(stats ? { bytes: stats.size } : {}),
+    });
+  };
   const labelOf = await readLabels(join(root, LABELS_FILE));
 
   const sandbox = new DecodeSandbox(compiled.decodeTimeoutMs);
@@ -152,8 +184,16 @@ export async function loadDataset(dir: string, options: LoadDatasetOptions): Pro
       report.filesSeen++;
       const outcome = await ingestFile(entry.path, entry.stats, compiled, sandbox);
       if ('reason' in outcome) {
-        skip(entry.path, outcome.reason);
+        skip(entry.path, outcome.reason, entry.stats);
       } else {
+        report.files.push({
+          path: relativePath(entry.path),
+          result: 'taken',
+          format: outcome.format,
+          modality: outcome.modality,
+          bytes: entry.stats.size,
+          slices: outcome.images.length,
+        });
         const label = labelOf?.get(relativePath(entry.path));
         for (const image of outcome.images) {
           images.push(image);

@@ -1,0 +1,23 @@
+import { builtinModelSpec } from '@radfed/shared';
+import { describe, expect, it } from 'vitest';
+import { FEDERATION_DEFAULTS, parseFederationSpec } from './spec.js';
+
+const modelSpec = builtinModelSpec('dense-ae-32');
+
+describe('federation spec defaults', () => {
+  it('fills in every setting a request leaves out, from FEDERATION_DEFAULTS', () => {
+    const spec = parseFederationSpec({ name: 'f', modelSpec });
+    expect(spec).toMatchObject({ hePreset: 'bgv-8192', ...FEDERATION_DEFAULTS });
+  });
+
+  it('raises the default maxSites to the quorum, and keeps what the request set', () => {
+    expect(parseFederationSpec({ name: 'f', modelSpec, minSites: 150, maxSamplesPerSite: 10 }).maxSites).toBe(
+      150,
+    );
+    expect(parseFederationSpec({ name: 'f', modelSpec, minSites: 3, maxSites: 7 })).toMatchObject({
+      minSites: 3,
+      maxSites: 7,
+      roundDeadlineSeconds: FEDERATION_DEFAULTS.roundDeadlineSeconds,
+    });
+  });
+});
