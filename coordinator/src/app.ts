@@ -139,6 +139,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
         hub,
         caCertPem: pki.ca.certPem,
         log,
+        uploadInactivityMs: config.uploadInactivitySeconds * 1000,
       },
       operator: {
         db: database.db,

@@ -11,7 +11,9 @@ export type ErrorKind =
   | 'permission-denied'
   | 'unauthenticated'
   | 'resource-exhausted'
-  | 'unavailable';
+  | 'unavailable'
+  | 'deadline-exceeded'
+  | 'aborted';
 
 export abstract class RadfedError extends Error {
   abstract readonly kind: ErrorKind;
@@ -280,4 +282,20 @@ export class FederationFullError extends RadfedError {
       `Federation ${name} already has its maximum of ${maxSites} enrolled sites (maxSites, which bounds its HE sums); the operator must revoke a site first.`,
     );
   }
+}
+
+export class UploadStalledError extends RadfedError {
+  override name = 'UploadStalledError';
+  readonly kind = 'deadline-exceeded';
+  constructor(seconds: number, receivedBytes: number) {
+    super(
+      `The upload sent nothing for ${seconds} s and was stopped; ${receivedBytes} bytes are kept: ask GetUploadStatus and resume from its received_bytes.`,
+    );
+  }
+}
+
+/** Another request changed the same thing at the same moment; retrying is safe. */
+export class ConcurrentChangeError extends RadfedError {
+  override name = 'ConcurrentChangeError';
+  readonly kind = 'aborted';
 }

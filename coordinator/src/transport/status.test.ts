@@ -1,7 +1,14 @@
 import { status } from '@grpc/grpc-js';
 import { createLogger } from '@radfed/shared';
 import { describe, expect, it } from 'vitest';
-import { DigestMismatchError, FederationNotFoundError, TokenUsedError, WrongRoleError } from '../errors.js';
+import {
+  ConcurrentChangeError,
+  DigestMismatchError,
+  FederationNotFoundError,
+  TokenUsedError,
+  UploadStalledError,
+  WrongRoleError,
+} from '../errors.js';
 import { toStatus } from './status.js';
 
 describe('error to gRPC status table', () => {
@@ -27,5 +34,24 @@ describe('error to gRPC status table', () => {
     const logged = JSON.parse(lines.at(-1)!);
     expect(logged).toMatchObject({ level: 'error', incident, method: 'CreateFederation' });
     expect(logged.stack).toMatch(/TypeError: secret internals/);
+  });
+
+  it('passes no status-shaped object it did not make itself', () => {
+    const foreign = Object.assign(new Error('14 UNAVAILABLE: upstream at 10.0.0.7:5432 refused'), {
+      code: status.UNAVAILABLE,
+      details: 'upstream at 10.0.0.7:5432 refused',
+    });
+    const s = toStatus(foreign, log, 'ListRounds');
+    expect(s.code).toBe(status.INTERNAL);
+    expect(s.details).not.toMatch(/10\.0\.0\.7/);
+    expect(s.details).toMatch(/incident [0-9a-f]+/);
+  });
+
+  it('maps a stalled upload and a concurrent change to DEADLINE_EXCEEDED and ABORTED', () => {
+    expect(toStatus(new UploadStalledError(60, 65536), log, 'm')).toEqual({
+      code: status.DEADLINE_EXCEEDED,
+      details: expect.stringMatching(/65536 bytes are kept.*GetUploadStatus/),
+    });
+    expect(toStatus(new ConcurrentChangeError('retry'), log, 'm').code).toBe(status.ABORTED);
   });
 });
