@@ -113,13 +113,17 @@ describe('transport limits', () => {
   it('closes a connection with no call in flight after the idle limit', async () => {
     const port = await start({ idleConnectionMs: 200 });
     const def = grpc.loadPackageDefinition(loadSync(healthProtoPath, { enums: String }));
+    type HealthClient = grpc.Client & {
+      Check(req: { service: string }, cb: (err: Error | null, res: { status: string }) => void): void;
+    };
     const Health = (def.grpc as never as { health: { v1: { Health: grpc.ServiceClientConstructor } } }).health
       .v1.Health;
-    const client = new Health(`localhost:${port}`, grpc.credentials.createSsl(Buffer.from(pki.ca.certPem)));
+    const client = new Health(
+      `localhost:${port}`,
+      grpc.credentials.createSsl(Buffer.from(pki.ca.certPem)),
+    ) as unknown as HealthClient;
     const res = await new Promise<{ status: string }>((resolve, reject) =>
-      client.Check({ service: '' }, (err: Error | null, r: { status: string }) =>
-        err ? reject(err) : resolve(r),
-      ),
+      client.Check({ service: '' }, (err, r) => (err ? reject(err) : resolve(r))),
     );
     expect(res.status).toBe('SERVING');
     const channel = client.getChannel();
