@@ -119,6 +119,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       port: config.port,
       tls: { caCertPem: pki.ca.certPem, certPem: pki.coordinator.certPem, keyPem: pki.coordinator.keyPem },
       maxMessageBytes: config.maxMessageBytes,
+      limits: {
+        handshakeTimeoutMs: config.handshakeTimeoutSeconds * 1000,
+        keepaliveMs: config.keepaliveSeconds * 1000,
+        keepaliveTimeoutMs: config.keepaliveTimeoutSeconds * 1000,
+        idleConnectionMs: config.idleConnectionSeconds * 1000,
+        maxConnections: config.maxConnections,
+        maxConcurrentStreams: config.maxConcurrentStreams,
+      },
       log,
       site: {
         db: database.db,
@@ -131,6 +139,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
         hub,
         caCertPem: pki.ca.certPem,
         log,
+        uploadInactivityMs: config.uploadInactivitySeconds * 1000,
       },
       operator: {
         db: database.db,

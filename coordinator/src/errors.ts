@@ -14,6 +14,8 @@ export type ErrorKind =
   | 'unauthenticated'
   | 'resource-exhausted'
   | 'unavailable'
+  | 'deadline-exceeded'
+  | 'aborted'
   /**
    * A fault in the coordinator itself (a bug, a damaged store), not something the caller can fix:
    * the status table answers INTERNAL with an incident id and logs the error, never its message.
@@ -330,4 +332,20 @@ export class InvalidBlobKeyError extends RadFedError {
 /** A command line `radfed` or `radfed-coordinator` cannot run (unknown command or option, missing argument); exit status 2. */
 export class UsageError extends SharedRadFedError {
   override name = 'UsageError';
+}
+
+export class UploadStalledError extends RadFedError {
+  override name = 'UploadStalledError';
+  readonly kind = 'deadline-exceeded';
+  constructor(seconds: number, receivedBytes: number) {
+    super(
+      `The upload sent nothing for ${seconds} s and was stopped; ${receivedBytes} bytes are kept: ask GetUploadStatus and resume from its received_bytes.`,
+    );
+  }
+}
+
+/** Another request changed the same thing at the same moment; retrying is safe. */
+export class ConcurrentChangeError extends RadFedError {
+  override name = 'ConcurrentChangeError';
+  readonly kind = 'aborted';
 }

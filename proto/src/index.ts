@@ -22,4 +22,5 @@ export const PROTO_FILES = [
   'radfed/v1/audit.proto',
 ] as const;
 export * from './client.js';
+export { reflectionFileDescriptors } from './descriptors.js';
 export { type ModelSpecCore, modelSpecCoreFields, modelSpecFromWire } from './model-spec.js';

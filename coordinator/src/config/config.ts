@@ -58,6 +58,26 @@ export const coordinatorConfigSchema = z
      * `radfed audit verify` can recompute every round's aggregate.
      */
     ciphertextRetentionRounds: z.coerce.number().int().min(0).max(1_000_000).default(0),
+    /**
+     * Seconds a new connection has to finish the TLS handshake and then send the HTTP/2 preface
+     * (each); a connection that is silent longer is closed.
+     */
+    handshakeTimeoutSeconds: z.coerce.number().min(0.01).max(600).default(10),
+    /** Seconds between the server's HTTP/2 keepalive pings on each connection. */
+    keepaliveSeconds: z.coerce.number().min(0.01).max(86_400).default(30),
+    /** Seconds a keepalive ping may go unanswered before the connection is closed. */
+    keepaliveTimeoutSeconds: z.coerce.number().min(0.01).max(600).default(10),
+    /** Seconds a connection may stay open with no call in flight before the server closes it. */
+    idleConnectionSeconds: z.coerce.number().min(0.01).max(86_400).default(300),
+    /** Most open connections at once; further ones are refused until one closes. */
+    maxConnections: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+    /** Most calls in flight at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+    maxConcurrentStreams: z.coerce.number().int().min(1).max(10_000).default(100),
+    /**
+     * Seconds an upload may go without a message before it fails with DEADLINE_EXCEEDED; its staged
+     * bytes stay, so the site resumes from GetUploadStatus.
+     */
+    uploadInactivitySeconds: z.coerce.number().min(0.01).max(3600).default(60),
   })
   .strict();
 
@@ -78,6 +98,13 @@ const ENV: Record<string, keyof z.input<typeof coordinatorConfigSchema>> = {
   RADFED_SAN: 'hosts',
   RADFED_TICK_MS: 'tickMs',
   RADFED_SHUTDOWN_GRACE_SECONDS: 'shutdownGraceSeconds',
+  RADFED_HANDSHAKE_TIMEOUT_SECONDS: 'handshakeTimeoutSeconds',
+  RADFED_KEEPALIVE_SECONDS: 'keepaliveSeconds',
+  RADFED_KEEPALIVE_TIMEOUT_SECONDS: 'keepaliveTimeoutSeconds',
+  RADFED_IDLE_CONNECTION_SECONDS: 'idleConnectionSeconds',
+  RADFED_MAX_CONNECTIONS: 'maxConnections',
+  RADFED_MAX_CONCURRENT_STREAMS: 'maxConcurrentStreams',
+  RADFED_UPLOAD_INACTIVITY_SECONDS: 'uploadInactivitySeconds',
 };
 
 /** Settings that hold a list; their environment variable is comma-separated. */

@@ -16,7 +16,7 @@ import {
 import { federationHe } from '../federations/spec.js';
 import { newId } from '../ids.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { type IssuedReceipt, receiptFromEntry } from '../ledger/receipts.js';
+import type { IssuedReceipt } from '../ledger/receipts.js';
 import { recordAcceptedUpdate, recordRoundState } from '../ledger/round-records.js';
 import type { Db, Executor } from '../store/client.js';
 import * as federationQ from '../store/queries/federations.js';
@@ -25,6 +25,7 @@ import { emit } from '../store/queries/outbox.js';
 import type { ParticipantRow, RoundRow } from '../store/queries/rounds.js';
 import * as roundQ from '../store/queries/rounds.js';
 import * as siteQ from '../store/queries/sites.js';
+import { admitUpdate } from './admission.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { assertNever, canTransition, type RoundState } from './states.js';
 
@@ -202,28 +203,13 @@ export class RoundEngine {
     const round = await roundQ.getRound(this.db, input.roundId);
     if (!round) throw new RoundNotFoundError(input.roundId);
     const result = await this.locks.run(round.federationId, async () => {
-      const current = (await roundQ.getRound(this.db, input.roundId))!;
-      const participant = await roundQ.getParticipant(this.db, current.id, input.siteId);
-      if (!participant) throw new NotInvitedError(current.number);
-      if (participant.state === 'submitted') {
-        if (participant.updateDigest === input.digest) {
-          const receipt = await receiptFromEntry(this.db, current.federationId, current.id, input.siteId);
-          return {
-            duplicate: true,
-            acceptedAt: receipt?.acceptedAt ?? participant.updatedAt,
-            round: current,
-            receipt,
-          };
-        }
-        throw new AlreadyAnsweredError(
-          `This site already submitted a different update to round ${current.number}; a round takes one update per site.`,
-        );
+      // The round rules, checked again under the lock: the round may have moved since the header.
+      const admission = await admitUpdate(this.db, input);
+      if (admission.duplicate) {
+        const { acceptedAt, round: current, receipt } = admission;
+        return { duplicate: true, acceptedAt, round: current, receipt };
       }
-      if (current.state !== 'open') throw new RoundClosedError(current.number, current.state);
-      if (participant.state !== 'invited') {
-        throw new AlreadyAnsweredError(`This site already ${participant.state} round ${current.number}.`);
-      }
-      const fed = (await federationQ.getFederation(this.db, current.federationId))!;
+      const { round: current, federation: fed } = admission;
       const aggregator = await this.opts.aggregators.forFederation(fed);
       const count = (await roundQ.listParticipants(this.db, current.id)).filter(
         (p) => p.state === 'submitted',

@@ -1,6 +1,8 @@
 /**
  * Wrappers that adapt async domain handlers to grpc-js callbacks and route every failure through
- * the status table, so no handler can leak a stack trace or leave a call hanging.
+ * the status table, so no handler can leak a stack trace or leave a call hanging. A call the client
+ * cancelled (or whose connection dropped) is logged as cancelled, not as an internal error: its
+ * handler's failure is only the stream closing under it.
  */
 import type {
   handleClientStreamingCall,
@@ -11,7 +13,7 @@ import type {
   ServerWritableStream,
 } from '@grpc/grpc-js';
 import type { Logger } from '@radfed/shared';
-import { toServiceError, toStatus } from './status.js';
+import { cancelledStatus, toServiceError, toStatus } from './status.js';
 
 export type Handlers<S> = S;
 
@@ -23,7 +25,7 @@ export function unary<Req, Res>(
   return (call, callback) => {
     fn(call).then(
       (res) => callback(null, res),
-      (err: unknown) => callback(toServiceError(toStatus(err, log, method))),
+      (err: unknown) => callback(toServiceError(failure(call, err, log, method))),
     );
   };
 }
@@ -39,8 +41,8 @@ export function serverStreaming<Req, Res>(
         if (!call.writableEnded && !call.cancelled) call.end();
       },
       (err: unknown) => {
-        if (call.cancelled) return;
-        call.emit('error', toServiceError(toStatus(err, log, method)));
+        const s = failure(call, err, log, method);
+        if (!call.cancelled) call.emit('error', toServiceError(s));
       },
     );
   };
@@ -54,7 +56,13 @@ export function clientStreaming<Req, Res>(
   return (call, callback) => {
     fn(call).then(
       (res) => callback(null, res),
-      (err: unknown) => callback(toServiceError(toStatus(err, log, method))),
+      (err: unknown) => callback(toServiceError(failure(call, err, log, method))),
     );
   };
+}
+
+function failure(call: { cancelled: boolean }, err: unknown, log: Logger, method: string) {
+  if (!call.cancelled) return toStatus(err, log, method);
+  log.info('call cancelled by the client', { method });
+  return cancelledStatus;
 }

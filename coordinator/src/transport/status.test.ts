@@ -3,10 +3,12 @@ import { createLogger } from '@radfed/shared';
 import { describe, expect, it } from 'vitest';
 import {
   BlobNotFoundError,
+  ConcurrentChangeError,
   DigestMismatchError,
   FederationNotFoundError,
   IllegalTransitionError,
   TokenUsedError,
+  UploadStalledError,
   WrongRoleError,
 } from '../errors.js';
 import { toStatus } from './status.js';
@@ -43,5 +45,24 @@ describe('error to gRPC status table', () => {
       expect(s.details).not.toMatch(/rounds\/r1|round 1/);
       expect(JSON.parse(lines.at(-1)!)).toMatchObject({ level: 'error', method: 'SubmitUpdate' });
     }
+  });
+
+  it('passes no status-shaped object it did not make itself', () => {
+    const foreign = Object.assign(new Error('14 UNAVAILABLE: upstream at 10.0.0.7:5432 refused'), {
+      code: status.UNAVAILABLE,
+      details: 'upstream at 10.0.0.7:5432 refused',
+    });
+    const s = toStatus(foreign, log, 'ListRounds');
+    expect(s.code).toBe(status.INTERNAL);
+    expect(s.details).not.toMatch(/10\.0\.0\.7/);
+    expect(s.details).toMatch(/incident [0-9a-f]+/);
+  });
+
+  it('maps a stalled upload and a concurrent change to DEADLINE_EXCEEDED and ABORTED', () => {
+    expect(toStatus(new UploadStalledError(60, 65536), log, 'm')).toEqual({
+      code: status.DEADLINE_EXCEEDED,
+      details: expect.stringMatching(/65536 bytes are kept.*GetUploadStatus/),
+    });
+    expect(toStatus(new ConcurrentChangeError('retry'), log, 'm').code).toBe(status.ABORTED);
   });
 });

@@ -1,7 +1,9 @@
 /**
  * The one table that turns domain errors into gRPC statuses. A caller never sees a stack trace or
  * an internal message: known failures carry their own actionable sentence, anything else becomes
- * INTERNAL with an incident id that matches the coordinator's log line.
+ * INTERNAL with an incident id that matches the coordinator's log line. Only errors the coordinator
+ * made itself (RadFedError) pass with their text: a status-shaped object from anywhere else (a
+ * library, a gRPC client call) is an internal error like any other.
  */
 import { randomBytes } from 'node:crypto';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
@@ -17,6 +19,8 @@ const CODES: Record<Exclude<ErrorKind, 'internal'>, status> = {
   unauthenticated: status.UNAUTHENTICATED,
   'resource-exhausted': status.RESOURCE_EXHAUSTED,
   unavailable: status.UNAVAILABLE,
+  'deadline-exceeded': status.DEADLINE_EXCEEDED,
+  aborted: status.ABORTED,
 };
 
 export interface StatusObject {
@@ -28,7 +32,6 @@ export function toStatus(err: unknown, log: Logger, method: string): StatusObjec
   if (err instanceof RadFedError && err.kind !== 'internal') {
     return { code: CODES[err.kind], details: err.message };
   }
-  if (isServiceError(err)) return { code: err.code, details: err.details };
   const incident = randomBytes(4).toString('hex');
   log.error('internal error', {
     method,
@@ -42,20 +45,16 @@ export function toStatus(err: unknown, log: Logger, method: string): StatusObjec
   };
 }
 
+/** What a cancelled call ends with (the client has gone, so no one reads it). */
+export const cancelledStatus: StatusObject = {
+  code: status.CANCELLED,
+  details: 'The call was cancelled by the client.',
+};
+
 export function toServiceError(s: StatusObject): ServiceError {
   const e = new Error(s.details) as ServiceError;
   e.code = s.code;
   e.details = s.details;
   e.metadata = new Metadata();
   return e;
-}
-
-function isServiceError(err: unknown): err is ServiceError {
-  return (
-    typeof err === 'object' &&
-    err !== null &&
-    'code' in err &&
-    'details' in err &&
-    typeof (err as ServiceError).code === 'number'
-  );
 }
