@@ -252,6 +252,8 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
     await upload(2, r3, 6, 30);
     await op.cancelRound(r3.id, 'protocol amended');
     await op.revokeSite(sites[2]!.id.siteId, 'left the consortium');
+    // Revoking again changes nothing: the ledger keeps one site.revoked entry.
+    await op.revokeSite(sites[2]!.id.siteId, 'revoked twice');
 
     const kinds = (await rows()).map((r) => r.kind);
     expect(kinds[0]).toBe('federation.created');
@@ -259,6 +261,7 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
     expect(kinds.filter((k) => k === 'update.accepted')).toHaveLength(6);
     expect(kinds.filter((k) => k === 'round.sealed')).toHaveLength(2);
     expect(kinds).toContain('round.cancelled');
+    expect(kinds.filter((k) => k === 'site.revoked')).toHaveLength(1);
     expect(kinds.at(-1)).toBe('site.revoked');
 
     const exportRun = await runToEnd(RADFED_BIN, [
