@@ -7,11 +7,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
+import type { OperatorClient } from '@radfed/coordinator';
 import {
-  COORDINATOR_BIN,
   enrolAndRunAgent,
-  freePort,
   modelSpecToProto,
   ProcessGroup,
   prepareSiteData,
@@ -20,6 +18,7 @@ import {
 import { ParticipationState, RoundState } from '@radfed/proto';
 import { builtinModelSpec } from '@radfed/shared';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startCoordinatorProcess } from '../support/coordinator.js';
 
 describe('coordinator crash mid-round', () => {
   const dir = mkdtempSync(join(tmpdir(), 'radfed-crash-'));
@@ -33,21 +32,8 @@ describe('coordinator crash mid-round', () => {
   });
 
   it('loses no accepted update and seals after restart', async () => {
-    const port = await freePort();
-    const address = `127.0.0.1:${port}`;
-    const coordDir = join(dir, 'coordinator');
-    const startCoordinator = () =>
-      group.start('coordinator', COORDINATOR_BIN, ['--data-dir', coordDir, '--port', String(port)], {
-        logFile: join(dir, 'logs/coordinator.log'),
-      });
-    const connect = () =>
-      waitFor('coordinator', async () => {
-        const c = new OperatorClient({ address, tls: tlsFromPkiDir(join(coordDir, 'pki')) });
-        await c.listFederations();
-        return c;
-      });
-    let coordinator = startCoordinator();
-    op = await connect();
+    let coordinator = await startCoordinatorProcess(group, { dir });
+    op = coordinator.op;
     const fed = await op.createFederation({
       name: 'crash',
       minSites: 2,
@@ -60,8 +46,8 @@ describe('coordinator crash mid-round', () => {
     for (const site of sites) {
       const inv = await op.inviteSite(fed.id, site.name);
       await enrolAndRunAgent(group, site, {
-        address,
-        caPath: join(coordDir, 'pki/ca.crt'),
+        address: coordinator.address,
+        caPath: coordinator.caPath,
         token: inv.token,
         stateDir: join(dir, 'agents', site.name),
         logDir: join(dir, 'logs'),
@@ -84,12 +70,12 @@ describe('coordinator crash mid-round', () => {
     );
     expect(submitted(first, 'hospital-c')).toBe(false);
 
-    const died = new Promise((resolve) => coordinator.once('exit', resolve));
-    coordinator.kill('SIGKILL');
+    const died = new Promise((resolve) => coordinator.child.once('exit', resolve));
+    coordinator.child.kill('SIGKILL');
     await died;
     op.close();
-    coordinator = startCoordinator();
-    op = await connect();
+    coordinator = await startCoordinatorProcess(group, { dir, port: coordinator.port });
+    op = coordinator.op;
 
     const sealed = await waitFor(
       'the round to seal after the restart',

@@ -18,11 +18,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
+import type { OperatorClient } from '@radfed/coordinator';
 import {
-  COORDINATOR_BIN,
   enrolAndRunAgent,
-  freePort,
   LocalBlobStore,
   openDatabase,
   ProcessGroup,
@@ -34,6 +32,7 @@ import { hePreset, planQuantisation } from '@radfed/shared';
 import { type HeKeyMaterial, SiteHe } from '@radfed/shared/he-site';
 import { HE_KEY_FILE } from '@radfed/site-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCoordinatorProcess } from '../support/coordinator.js';
 
 const ROUNDS = 2;
 
@@ -117,30 +116,17 @@ describe('encrypted federation on real processes: the coordinator never holds th
   });
 
   it('runs two encrypted rounds, then finds no secret-key material at the coordinator', async () => {
-    const port = await freePort();
-    const address = `127.0.0.1:${port}`;
-    const coordDir = join(dir, 'coordinator');
-    const coordinator = group.start(
-      'coordinator',
-      COORDINATOR_BIN,
-      ['--data-dir', coordDir, '--port', String(port)],
-      {
-        logFile: join(dir, 'logs/coordinator.log'),
-      },
-    );
-    op = await waitFor('coordinator', async () => {
-      const c = new OperatorClient({ address, tls: tlsFromPkiDir(join(coordDir, 'pki')) });
-      await c.listFederations();
-      return c;
-    });
+    const coordinator = await startCoordinatorProcess(group, { dir });
+    op = coordinator.op;
+    const coordDir = coordinator.dataDir;
     const fed = await op.createFederation({ name: 'demo-he', minSites: 2, roundDeadlineSeconds: 120 });
     expect(fed.hePreset?.name).toBe('bgv-8192');
     const sites = prepareSiteData(join(dir, 'data'));
     for (const site of sites) {
       const inv = await op.inviteSite(fed.id, site.name);
       await enrolAndRunAgent(group, site, {
-        address,
-        caPath: join(coordDir, 'pki/ca.crt'),
+        address: coordinator.address,
+        caPath: coordinator.caPath,
         token: inv.token,
         stateDir: join(dir, 'agents', site.name),
         logDir: join(dir, 'logs'),
@@ -184,7 +170,7 @@ describe('encrypted federation on real processes: the coordinator never holds th
     // Process memory: the scan finds the key in an agent (so it works) and not in the coordinator.
     const agentScan = scanProcess(group.children.get(sites[0]!.name)!.pid!, needles);
     expect(agentScan.found).toBe(true);
-    const coordScan = scanProcess(coordinator.pid!, needles);
+    const coordScan = scanProcess(coordinator.child.pid!, needles);
     expect(coordScan.scanned).toBeGreaterThan(50 * 1024 * 1024);
     expect(coordScan.found).toBe(false);
 

@@ -6,12 +6,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
+import type { OperatorClient } from '@radfed/coordinator';
 import {
   type BusEvent,
-  COORDINATOR_BIN,
   enrolAndRunAgent,
-  freePort,
   NatsEventBus,
   ProcessGroup,
   prepareSiteData,
@@ -19,6 +17,7 @@ import {
 } from '@radfed/coordinator/testing';
 import { ParticipationState, RoundState } from '@radfed/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCoordinatorProcess } from '../support/coordinator.js';
 import { createTempDatabase, NATS_URL, type TempDatabase } from '../support/services.js';
 
 const DEADLINE_S = 40;
@@ -51,21 +50,13 @@ describe('federation on PostgreSQL + NATS with a site killed mid-round', () => {
   });
 
   it('seals both rounds at quorum after the deadline, events on NATS, clean SIGTERM', async () => {
-    const port = await freePort();
-    const address = `127.0.0.1:${port}`;
-    const coordDir = join(dir, 'coordinator');
-    const coordinator = group.start(
-      'coordinator',
-      COORDINATOR_BIN,
-      ['--data-dir', coordDir, '--port', String(port), '--nats-stream', stream],
-      { logFile: join(dir, 'logs/coordinator.log'), env: { DATABASE_URL: db.url, NATS_URL } },
-    );
     // The bus in this test shares the stream; the coordinator publishes under the default prefix.
-    op = await waitFor('coordinator', async () => {
-      const c = new OperatorClient({ address, tls: tlsFromPkiDir(join(coordDir, 'pki')) });
-      await c.listFederations();
-      return c;
+    const coordinator = await startCoordinatorProcess(group, {
+      dir,
+      args: ['--nats-stream', stream],
+      env: { DATABASE_URL: db.url, NATS_URL },
     });
+    op = coordinator.op;
     const log = readFileSync(join(dir, 'logs/coordinator.log'), 'utf8');
     expect(log).toMatch(/database ready \(postgres\)/);
     expect(log).toMatch(/event bus ready \(NATS JetStream\)/);
@@ -86,8 +77,8 @@ describe('federation on PostgreSQL + NATS with a site killed mid-round', () => {
       sites.map(async (site) => {
         const inv = await op.inviteSite(fed.id, site.name);
         await enrolAndRunAgent(group, site, {
-          address,
-          caPath: join(coordDir, 'pki/ca.crt'),
+          address: coordinator.address,
+          caPath: coordinator.caPath,
           token: inv.token,
           stateDir: join(dir, 'agents', site.name),
           logDir: join(dir, 'logs'),
@@ -138,8 +129,10 @@ describe('federation on PostgreSQL + NATS with a site killed mid-round', () => {
     expect(topics.filter((t) => t === 'round.update_accepted').length).toBe(4);
 
     // SIGTERM drains and exits cleanly.
-    const exited = new Promise<number | null>((resolve) => coordinator.once('exit', (code) => resolve(code)));
-    coordinator.kill('SIGTERM');
+    const exited = new Promise<number | null>((resolve) =>
+      coordinator.child.once('exit', (code) => resolve(code)),
+    );
+    coordinator.child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(readFileSync(join(dir, 'logs/coordinator.log'), 'utf8')).toMatch(/coordinator stopped/);
   });

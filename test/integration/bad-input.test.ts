@@ -15,7 +15,13 @@ import {
   startCoordinator,
   tlsFromPkiDir,
 } from '@radfed/coordinator';
-import { modelSpecToProto, roundQueries, runToEnd, waitFor } from '@radfed/coordinator/testing';
+import {
+  COORDINATOR_BIN,
+  modelSpecToProto,
+  roundQueries,
+  runToEnd,
+  waitFor,
+} from '@radfed/coordinator/testing';
 import {
   channelCredentials,
   channelOptions,
@@ -34,8 +40,7 @@ import {
 } from '@radfed/shared';
 import { type AgentIdentity, enrol, SiteClient, updateSigner } from '@radfed/site-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const COORDINATOR_BIN = join(import.meta.dirname, '../../coordinator/bin/radfed-coordinator.mjs');
+import { expectStatus } from '../support/status.js';
 
 describe('bad input is refused with a clear status, nothing stored, server still serving', () => {
   let dir: string;
@@ -48,16 +53,10 @@ describe('bad input is refused with a clear status, nothing stored, server still
   let clientA: SiteClient;
   let caPem: string;
 
-  const expectStatus = async (p: Promise<unknown>, code: status, text: RegExp) => {
-    const err = await p.then(
-      () => undefined,
-      (e: unknown) => RpcError.from(e),
-    );
-    expect(err, 'call should fail').toBeDefined();
-    expect(err!.codeName).toBe(status[code]);
-    expect(err!.message).toMatch(text);
-    expect(err!.message).not.toMatch(/\n\s+at /); // never a stack trace
-    expect((await op.listFederations()).length).toBeGreaterThan(0); // still serving
+  /** The refusal `expectStatus` checks, and the server still serving afterwards. */
+  const expectRefused = async (p: Promise<unknown>, code: status, text: RegExp) => {
+    await expectStatus(p, code, text);
+    expect((await op.listFederations()).length).toBeGreaterThan(0);
   };
 
   const enrolSite = async (name: string): Promise<AgentIdentity> => {
@@ -114,17 +113,17 @@ describe('bad input is refused with a clear status, nothing stored, server still
       agentVersion: 'test',
     });
     await unaryCall(client, client.enrol, req(inv.token), new Metadata());
-    await expectStatus(
+    await expectRefused(
       unaryCall(client, client.enrol, req(inv.token), new Metadata()),
       status.PERMISSION_DENIED,
       /already used/,
     );
-    await expectStatus(
+    await expectRefused(
       unaryCall(client, client.enrol, req('rfd_made_up'), new Metadata()),
       status.PERMISSION_DENIED,
       /not valid.*radfed sites invite/,
     );
-    await expectStatus(
+    await expectRefused(
       unaryCall(client, client.enrol, req(''), new Metadata()),
       status.INVALID_ARGUMENT,
       /token/,
@@ -134,12 +133,12 @@ describe('bad input is refused with a clear status, nothing stored, server still
     await coord.database.db.execute(
       `update enrolment_tokens set expires_at = now() - interval '1 second' where site_name = 'd'` as never,
     );
-    await expectStatus(
+    await expectRefused(
       unaryCall(client, client.enrol, req(inv2.token), new Metadata()),
       status.PERMISSION_DENIED,
       /expired/,
     );
-    await expectStatus(
+    await expectRefused(
       unaryCall(
         client,
         client.enrol,
@@ -160,7 +159,7 @@ describe('bad input is refused with a clear status, nothing stored, server still
       certPem: forged.certPem,
       keyPem: forged.keyPem!,
     });
-    await expectStatus(
+    await expectRefused(
       stranger.decline('rd_x', 'no'),
       status.UNAUTHENTICATED,
       /no enrolled site.*enrol again/,
@@ -168,14 +167,18 @@ describe('bad input is refused with a clear status, nothing stored, server still
     stranger.close();
 
     const anonymous = new SiteClient(address, { caCertPem: caPem });
-    await expectStatus(anonymous.decline('rd_x', 'no'), status.UNAUTHENTICATED, /needs a client certificate/);
+    await expectRefused(
+      anonymous.decline('rd_x', 'no'),
+      status.UNAUTHENTICATED,
+      /needs a client certificate/,
+    );
     anonymous.close();
 
     const siteAsOperator = new OperatorClient({
       address,
       tls: { caCertPem: caPem, certPem: siteA.certPem, keyPem: siteA.tlsKeyPem },
     });
-    await expectStatus(
+    await expectRefused(
       siteAsOperator.listFederations(),
       status.PERMISSION_DENIED,
       /site certificate may not call this method.*operator/,
@@ -184,7 +187,7 @@ describe('bad input is refused with a clear status, nothing stored, server still
 
     const opTls = tlsFromPkiDir(join(dir, 'coord', 'pki'));
     const operatorAsSite = new SiteClient(address, opTls);
-    await expectStatus(
+    await expectRefused(
       operatorAsSite.decline('rd_x', 'no'),
       status.PERMISSION_DENIED,
       /operator certificate may not call/,
@@ -219,7 +222,7 @@ describe('bad input is refused with a clear status, nothing stored, server still
       certPem: late.certPem,
       keyPem: late.tlsKeyPem,
     });
-    await expectStatus(
+    await expectRefused(
       lateClient.upload({ ...base, ...by(late), data: good }),
       status.PERMISSION_DENIED,
       /not invited to round 1/,
@@ -273,17 +276,17 @@ describe('bad input is refused with a clear status, nothing stored, server still
       part: { $case: 'chunk', value: { offset: BigInt(offset), data: Buffer.from(data) } },
     });
 
-    await expectStatus(
+    await expectRefused(
       send([chunk(0, good.subarray(0, 10))]),
       status.INVALID_ARGUMENT,
       /starts with its header/,
     );
-    await expectStatus(
+    await expectRefused(
       send([header(), chunk(100, good.subarray(0, 10))]),
       status.INVALID_ARGUMENT,
       /out of order.*must start at 0/,
     );
-    await expectStatus(
+    await expectRefused(
       send([
         header({ sha256: Buffer.alloc(32, 7) }),
         chunk(0, good.subarray(0, 500_000)),
@@ -292,14 +295,18 @@ describe('bad input is refused with a clear status, nothing stored, server still
       status.INVALID_ARGUMENT,
       /do not match the sha256/,
     );
-    await expectStatus(send([header({ totalBytes: 12n })]), status.INVALID_ARGUMENT, /updates are \d+ bytes/);
-    await expectStatus(send([header({ sampleCount: 0n })]), status.INVALID_ARGUMENT, /sample count/);
-    await expectStatus(
+    await expectRefused(
+      send([header({ totalBytes: 12n })]),
+      status.INVALID_ARGUMENT,
+      /updates are \d+ bytes/,
+    );
+    await expectRefused(send([header({ sampleCount: 0n })]), status.INVALID_ARGUMENT, /sample count/);
+    await expectRefused(
       send([header({ modelVersion: 3n })]),
       status.FAILED_PRECONDITION,
       /model version 3.*download 0/,
     );
-    await expectStatus(
+    await expectRefused(
       send([header(), chunk(0, new Uint8Array(2 * 1024 * 1024))]),
       status.RESOURCE_EXHAUSTED,
       /larger than max|message/i,
@@ -307,7 +314,7 @@ describe('bad input is refused with a clear status, nothing stored, server still
     const nan = new Float64Array(fed.parameterCount);
     nan[5] = Number.NaN;
     const nanBytes = new Uint8Array(nan.buffer);
-    await expectStatus(
+    await expectRefused(
       clientA.upload({ ...base, ...by(siteA), data: nanBytes }),
       status.INVALID_ARGUMENT,
       /not a finite number/,
@@ -333,7 +340,7 @@ describe('bad input is refused with a clear status, nothing stored, server still
       certPem: siteB.certPem,
       keyPem: siteB.tlsKeyPem,
     });
-    await expectStatus(
+    await expectRefused(
       clientB.upload({ ...base, ...by(siteB), data: good }),
       status.FAILED_PRECONDITION,
       /round 1 is cancelled.*wait for the next task/i,
@@ -343,9 +350,9 @@ describe('bad input is refused with a clear status, nothing stored, server still
   });
 
   it('unknown federation and round: NOT_FOUND with what to run', async () => {
-    await expectStatus(op.listRounds('no-such-fed'), status.NOT_FOUND, /radfed federations list/);
-    await expectStatus(op.getRound('rd_nope'), status.NOT_FOUND, /radfed rounds list/);
-    await expectStatus(op.createFederation({ name: 'bad name!' }), status.INVALID_ARGUMENT, /name/);
+    await expectRefused(op.listRounds('no-such-fed'), status.NOT_FOUND, /radfed federations list/);
+    await expectRefused(op.getRound('rd_nope'), status.NOT_FOUND, /radfed rounds list/);
+    await expectRefused(op.createFederation({ name: 'bad name!' }), status.INVALID_ARGUMENT, /name/);
   });
 
   it('malformed config file: exit code 2 naming the problem', async () => {

@@ -61,6 +61,9 @@ export async function startInProcessCoordinator(
   };
 }
 
+/** How long a coordinator process may take to answer (PKI, database and migrations on first start). */
+const START_TIMEOUT_MS = 120_000;
+
 /** A `radfed-coordinator` child process and an operator client connected to it. */
 export interface CoordinatorProcess {
   child: ChildProcess;
@@ -111,16 +114,20 @@ export async function startCoordinatorProcess(
   );
   exited.catch(() => {}); // only a failure while waiting below matters
   const op = await Promise.race([
-    waitFor('the coordinator to answer', async () => {
-      const c = new OperatorClient({ address, tls: tlsFromPkiDir(pkiDir) });
-      try {
-        await c.listFederations();
-        return c;
-      } catch (err) {
-        c.close();
-        throw err;
-      }
-    }),
+    waitFor(
+      'the coordinator to answer',
+      async () => {
+        const c = new OperatorClient({ address, tls: tlsFromPkiDir(pkiDir) });
+        try {
+          await c.listFederations();
+          return c;
+        } catch (err) {
+          c.close();
+          throw err;
+        }
+      },
+      START_TIMEOUT_MS,
+    ),
     exited,
   ]);
   return { child, port, address, dataDir, pkiDir, caPath: join(pkiDir, 'ca.crt'), logFile, op };
