@@ -1,6 +1,6 @@
 /**
  * `radfed`: the operator's CLI. Tables by default, `--json` for scripts.
- * Exit codes: 0 ok, 1 the coordinator refused or failed the call, 2 bad usage.
+ * Exit codes: 0 ok, 1 the coordinator refused or failed the call, 2 bad usage or configuration.
  */
 import { ParticipationState, RoundState, RpcError } from '@radfed/proto';
 import { type CliFailure, quietIpServerNameWarning, runCli } from '@radfed/shared';
@@ -41,10 +41,14 @@ Commands:
   audit export FEDERATION [--out FILE] [--format prov]  self-contained audit file (auditor certificate)
   audit verify EXPORT [--coordinator-key KEY]           offline check; \`radfed audit --help\` for more
 
-Options:
+federations create defaults: conv4 trained by masked-reconstruction, quorum 2, deadline 600 s,
+100000 samples per site, HE preset bgv-8192, up to max(100, quorum) sites, weights within ±8.
+
+Options (anywhere on the line, before or after the command):
   --coordinator HOST:PORT  (RADFED_COORDINATOR, default 127.0.0.1:7443)
   --pki-dir DIR            ca.crt + operator.crt/.key (RADFED_PKI_DIR, default .radfed/coordinator/pki)
-  --json                   machine-readable output
+  --json                   machine-readable output, states by name; an error is one
+                           {"code","message"} object on stderr, with the same exit code
 `;
 
 async function main(argv: string[]): Promise<number> {
