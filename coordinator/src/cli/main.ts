@@ -1,10 +1,16 @@
 /**
  * `radfed`: the operator's CLI. Tables by default, `--json` for scripts.
- * Exit codes: 0 ok, 1 the coordinator refused or failed the call, 2 bad usage.
+ * Exit codes: 0 ok, 1 the coordinator refused or failed the call, 2 bad usage or configuration.
  */
 import { ParticipationState, RoundState, RpcError } from '@radfed/proto';
 import { type CliFailure, quietIpServerNameWarning, runCli } from '@radfed/shared';
 import { ConfigError, UsageError } from '../errors.js';
+import {
+  DEFAULT_CONV4_OBJECTIVE,
+  DEFAULT_HE_PRESET,
+  FEDERATION_DEFAULTS,
+  newFederationModelSpec,
+} from '../federations/spec.js';
 import { numberOption, parseRadfedArgs, type Values } from './args.js';
 import { auditMain } from './audit.js';
 import {
@@ -22,6 +28,7 @@ import { OperatorClient, tlsFromPkiDir } from './operator-client.js';
 
 quietIpServerNameWarning();
 
+const D = FEDERATION_DEFAULTS;
 const USAGE = `Usage: radfed <command> [options]
 
 Commands:
@@ -41,10 +48,14 @@ Commands:
   audit export FEDERATION [--out FILE] [--format prov]  self-contained audit file (auditor certificate)
   audit verify EXPORT [--coordinator-key KEY]           offline check; \`radfed audit --help\` for more
 
-Options:
+federations create defaults: conv4 trained by ${DEFAULT_CONV4_OBJECTIVE}, quorum ${D.minSites}, deadline ${D.roundDeadlineSeconds} s,
+${D.maxSamplesPerSite} samples per site, HE preset ${DEFAULT_HE_PRESET}, up to max(${D.maxSites}, quorum) sites, weights within ±${D.maxAbsWeight}.
+
+Options (anywhere on the line, before or after the command):
   --coordinator HOST:PORT  (RADFED_COORDINATOR, default 127.0.0.1:7443)
   --pki-dir DIR            ca.crt + operator.crt/.key (RADFED_PKI_DIR, default .radfed/coordinator/pki)
-  --json                   machine-readable output
+  --json                   machine-readable output, states by name; an error is one
+                           {"code","message"} object on stderr, with the same exit code
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -73,7 +84,6 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'federations create': {
-        const { newFederationModelSpec } = await import('../federations/spec.js');
         const spec = newFederationModelSpec(values.model, {
           ...(values.objective ? { objective: values.objective } : {}),
           ...(values.epochs ? { localEpochs: integer('epochs')! } : {}),

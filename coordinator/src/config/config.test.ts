@@ -54,4 +54,21 @@ describe('coordinator configuration', () => {
       /Cannot read config file/,
     );
   });
+
+  it('takes certificate names, tick and shutdown grace by flag and environment', () => {
+    expect(
+      loadCoordinatorConfig(
+        { hosts: ['a.example'], tickMs: '50' },
+        { RADFED_SAN: 'b.example, 10.0.0.1', RADFED_SHUTDOWN_GRACE_SECONDS: '3' },
+      ),
+    ).toMatchObject({ hosts: ['a.example'], tickMs: 50, shutdownGraceSeconds: 3 });
+    expect(
+      loadCoordinatorConfig({}, { RADFED_SAN: 'b.example, 10.0.0.1', RADFED_TICK_MS: '100' }),
+    ).toMatchObject({
+      hosts: ['b.example', '10.0.0.1'],
+      tickMs: 100,
+      host: '127.0.0.1',
+    });
+    expect(() => loadCoordinatorConfig({}, { RADFED_TICK_MS: '1' })).toThrow(/tickMs/);
+  });
 });

@@ -1,6 +1,11 @@
 import { builtinModelSpec } from '@radfed/shared';
 import { describe, expect, it } from 'vitest';
-import { FEDERATION_DEFAULTS, parseFederationSpec } from './spec.js';
+import {
+  DEFAULT_CONV4_OBJECTIVE,
+  FEDERATION_DEFAULTS,
+  newFederationModelSpec,
+  parseFederationSpec,
+} from './spec.js';
 
 const modelSpec = builtinModelSpec('dense-ae-32');
 
@@ -19,5 +24,15 @@ describe('federation spec defaults', () => {
       maxSites: 7,
       roundDeadlineSeconds: FEDERATION_DEFAULTS.roundDeadlineSeconds,
     });
+  });
+
+  it('gives a new federation one default model: conv4 by masked reconstruction, unless told otherwise', () => {
+    expect(newFederationModelSpec()).toMatchObject({
+      architecture: 'conv4',
+      objective: DEFAULT_CONV4_OBJECTIVE,
+    });
+    expect(DEFAULT_CONV4_OBJECTIVE).toBe('masked-reconstruction');
+    expect(newFederationModelSpec('conv4', { objective: 'simclr' }).objective).toBe('simclr');
+    expect(newFederationModelSpec('dense-ae-32').objective).toBe('denoising-reconstruction');
   });
 });
