@@ -23,6 +23,7 @@ export function unary<Req, Res>(
   fn: (call: ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
+    logCancel(call, log, method);
     fn(call).then(
       (res) => callback(null, res),
       (err: unknown) => callback(toServiceError(failure(call, err, log, method))),
@@ -36,6 +37,7 @@ export function serverStreaming<Req, Res>(
   fn: (call: ServerWritableStream<Req, Res>) => Promise<void>,
 ): handleServerStreamingCall<Req, Res> {
   return (call) => {
+    logCancel(call, log, method);
     fn(call).then(
       () => {
         if (!call.writableEnded && !call.cancelled) call.end();
@@ -54,6 +56,7 @@ export function clientStreaming<Req, Res>(
   fn: (call: ServerReadableStream<Req, Res>) => Promise<Res>,
 ): handleClientStreamingCall<Req, Res> {
   return (call, callback) => {
+    logCancel(call, log, method);
     fn(call).then(
       (res) => callback(null, res),
       (err: unknown) => callback(toServiceError(failure(call, err, log, method))),
@@ -61,8 +64,12 @@ export function clientStreaming<Req, Res>(
   };
 }
 
+/** The status a failed handler ends its call with; a cancelled call's failure is not an error. */
 function failure(call: { cancelled: boolean }, err: unknown, log: Logger, method: string) {
-  if (!call.cancelled) return toStatus(err, log, method);
-  log.info('call cancelled by the client', { method });
-  return cancelledStatus;
+  return call.cancelled ? cancelledStatus : toStatus(err, log, method);
+}
+
+/** Logs a call the client cancelled (or whose connection dropped), once, whatever its handler does. */
+function logCancel(call: { once(event: 'cancelled', fn: () => void): unknown }, log: Logger, method: string) {
+  call.once('cancelled', () => log.info('call cancelled by the client', { method }));
 }

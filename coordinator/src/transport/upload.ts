@@ -63,14 +63,9 @@ export async function receiveUpload(
     await d.blobs.delete(stagingKey(accepted.header.roundId)).catch(() => undefined);
     await roundQ.deleteUpload(d.db, accepted.header.roundId, site.id);
   };
-  // Counts only time spent waiting for the site, not time spent storing what it sent.
-  const watchdog = new Watchdog(d.inactivityMs, () =>
-    call.destroy(new UploadStalledError(d.inactivityMs / 1000, received)),
-  );
   try {
-    watchdog.restart();
-    for await (const msg of call as AsyncIterable<pb.UploadUpdateRequest>) {
-      watchdog.pause();
+    const stalled = () => new UploadStalledError(d.inactivityMs / 1000, received);
+    for await (const msg of messages(call, d.inactivityMs, stalled)) {
       const part = msg.part;
       if (!accepted) {
         if (part?.$case !== 'header') {
@@ -97,7 +92,6 @@ export async function receiveUpload(
         received += chunk.data.length;
         await roundQ.setUploadReceived(d.db, accepted.header.roundId, site.id, received);
       }
-      watchdog.restart();
     }
   } catch (err) {
     // Protocol violations discard staged bytes; a broken, cancelled or stalled stream keeps them.
@@ -107,8 +101,6 @@ export async function receiveUpload(
       (err instanceof Error && err.name === 'AbortError');
     if (!resumable) await dropStaging();
     throw err;
-  } finally {
-    watchdog.pause();
   }
   if (!accepted)
     throw new UploadProtocolError('The upload stream was empty; send a header and the update bytes.');
@@ -262,22 +254,45 @@ function receipt(
   );
 }
 
-/** Calls `onExpire` if `restart` is not called again within `ms`; `pause` stops the clock. */
-class Watchdog {
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly ms: number,
-    private readonly onExpire: () => void,
-  ) {}
-
-  restart(): void {
-    this.pause();
-    this.timer = setTimeout(this.onExpire, this.ms);
-  }
-
-  pause(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+/**
+ * The stream's messages, failing with `stalled()` when the site sends nothing for `ms` (time the
+ * consumer spends on a message is not counted) and with a cancellation error when the client
+ * cancels: grpc-js destroys a cancelled stream without an error, which can leave a plain
+ * `for await` waiting forever.
+ */
+async function* messages<T>(
+  call: ServerReadableStream<T, unknown>,
+  ms: number,
+  stalled: () => Error,
+): AsyncGenerator<T> {
+  const iterator = (call as AsyncIterable<T>)[Symbol.asyncIterator]();
+  let onCancel = () => {};
+  const cancelled = new Promise<never>((_, reject) => {
+    onCancel = () => reject(new Error('The client cancelled the upload.'));
+  });
+  cancelled.catch(() => undefined);
+  call.once('cancelled', onCancel);
+  if (call.cancelled) onCancel();
+  let ended = false;
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const silence = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(stalled()), ms);
+      });
+      const pending = iterator.next();
+      // If the race is lost, this read is abandoned; it must not surface as an unhandled rejection.
+      pending.catch(() => undefined);
+      const next = await Promise.race([pending, cancelled, silence]).finally(() => clearTimeout(timer));
+      if (next.done) {
+        ended = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    call.off('cancelled', onCancel);
+    // Stop reading what is left (not through iterator.return(), which waits for an abandoned read).
+    if (!ended) call.destroy();
   }
 }
