@@ -3,7 +3,7 @@
  * parameters. Security: this module and its worker are given public parameters only and expose no
  * way to make, take or use a secret key, so nothing reachable from here can decrypt an update.
  * Adding is plain JavaScript (fold.ts) on worker threads; SEAL is loaded only to check published
- * public parameters and for the benchmark's calibration.
+ * public parameters.
  */
 import { HeFormatError, HeKeyError } from '../errors.js';
 import {
@@ -306,24 +306,6 @@ export class CiphertextSum {
       );
     }
     return heKeyId(bytes);
-  }
-
-  /**
-   * Calibration for benchmarks: parameters per second one worker thread's SEAL instance loads (so
-   * expands the seeds of) and adds the (checked) update's ciphertexts, with none of the framing,
-   * copying or serialising around it: what folding would cost if the coordinator expanded seeds.
-   */
-  async sealFoldRate(
-    preset: HePreset,
-    update: Uint8Array,
-    parameterCount: number,
-    repeats = 3,
-  ): Promise<number> {
-    const count = Math.ceil(parameterCount / preset.slotsPerCiphertext);
-    const input = Uint8Array.prototype.slice.call(update).buffer; // a copy, even of a Buffer
-    const job = { op: 'sealCost', preset, input, count, repeats };
-    const seconds = await this.workers().run<number>(job, [job.input]);
-    return (count * preset.slotsPerCiphertext * repeats) / seconds;
   }
 
   /** Stops the worker threads. */

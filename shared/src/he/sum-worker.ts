@@ -1,11 +1,11 @@
 /**
- * Worker thread for the coordinator side: adds ciphertexts (plain JavaScript, see fold.ts) and, for
- * checks and calibration only, loads SEAL. It is given public parameters only and has no operation
- * that takes, makes or uses a secret key.
+ * Worker thread for the coordinator side: adds ciphertexts (plain JavaScript, see fold.ts) and loads
+ * SEAL only to check published public parameters. It is given public parameters only and has no
+ * operation that takes, makes or uses a secret key.
  */
 
 import { foldRange } from './fold.js';
-import { aggregateFrameBytes, FRAME_HEADER_BYTES, updateFrameBytes, updatePayloadBytes } from './framing.js';
+import { aggregateFrameBytes, updateFrameBytes } from './framing.js';
 import type { HePreset } from './presets.js';
 import { loadSeal, type PresetContext, presetContextCache } from './seal.js';
 import { serveJobs } from './serve.js';
@@ -69,35 +69,6 @@ serveJobs({
       to: job.to,
     });
     return { result: { output: job.output, input: job.input }, transfer: [job.output, job.input] };
-  },
-
-  sealCost: async (raw) => {
-    // Calibration: SEAL loading (expanding each seed) and adding `count` update ciphertexts,
-    // `repeats` times: what a fold costs when the coordinator expands seeds itself.
-    const job = raw as unknown as { preset: HePreset; input: ArrayBuffer; count: number; repeats: number };
-    const { seal, context } = await sealContext(job.preset);
-    const input = new Uint8Array(job.input);
-    const frame = updateFrameBytes(job.preset);
-    const size = updatePayloadBytes(job.preset);
-    const evaluator = seal.Evaluator(context);
-    const sum = seal.CipherText();
-    const next = seal.CipherText();
-    sum.loadArray(context, input.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + size));
-    const started = performance.now();
-    for (let r = 0; r < job.repeats; r++) {
-      for (let c = 0; c < job.count; c++) {
-        next.loadArray(
-          context,
-          input.subarray(c * frame + FRAME_HEADER_BYTES, c * frame + FRAME_HEADER_BYTES + size),
-        );
-        evaluator.add(sum, next, sum);
-      }
-    }
-    const seconds = (performance.now() - started) / 1000;
-    next.delete();
-    sum.delete();
-    evaluator.delete();
-    return { result: seconds, transfer: [job.input] };
   },
 
   sealParameters: async (raw) => {

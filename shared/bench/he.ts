@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LocalBlobStore } from '@radfed/coordinator/testing';
+import { ckksPublicKeyVariant, type HeKeyMaterial, SiteHe } from '../src/he/site/index.js';
 import {
   aggregateErrorBound,
   CiphertextSum,
@@ -24,8 +24,10 @@ import {
   updateBytes,
   updateFrameBytes,
   updateLayout,
-} from '@radfed/shared';
-import { ckksPublicKeyVariant, type HeKeyMaterial, SiteHe } from '@radfed/shared/he-site';
+} from '../src/index.js';
+import { testWeights as weights } from '../src/testing.js';
+import { BenchBlobs } from './bench-blobs.js';
+import { sealFoldRate } from './seal-fold-rate.js';
 
 const { values: args } = parseArgs({ options: { sizes: { type: 'string', default: '1000000,10000000' } } });
 /** Parameter counts measured (`--sizes 1000000,10000000`); sizes after the first reuse its CKKS cells. */
@@ -72,16 +74,6 @@ interface Cell {
 const started = performance.now();
 const log = (msg: string) =>
   process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
-
-function weights(seed: number, n: number): Float32Array {
-  let x = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out[i] = (x / 2 ** 32 - 0.5) * 6;
-  }
-  return out;
-}
 
 /** Best wall time (s) of `reps` runs of `fn`, after one untimed warm-up when `warm`. */
 async function best<T>(reps: number, fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
@@ -150,11 +142,7 @@ async function measureHe(
   const aggregate = foldIn.value;
   // SEAL alone on a slice (loads and adds only): the ceiling any fold on this machine can reach.
   const slice = Math.min(n, 64 * preset.slotsPerCiphertext);
-  const sealOnly = await sums.sealFoldRate(
-    preset,
-    updates[1]!.subarray(0, updateBytes(preset, slice)),
-    slice,
-  );
+  const sealOnly = await sealFoldRate(preset, updates[1]!.subarray(0, updateBytes(preset, slice)), slice);
   const single = await sums.fold(preset, undefined, updates[0]!, n);
   const persist = await streamedFold(preset, sums, single, updates[1]!, n, reps);
   const dec = await best(reps, () => site.decryptSums(preset, key, aggregate, n));
@@ -378,7 +366,7 @@ async function main(): Promise<void> {
 }
 
 /**
- * The engine's path for one update: the running sum and the staged update in a LocalBlobStore, folded
+ * The engine's path for one update: the running sum and the staged update as blob files, folded
  * in chunks (`foldStream`) into a new sum blob (`putStream`: temporary file, fsync, rename).
  */
 async function streamedFold(
@@ -390,7 +378,7 @@ async function streamedFold(
   reps: number,
 ): Promise<{ seconds: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'radfed-bench-blobs-'));
-  const blobs = new LocalBlobStore({ root: dir });
+  const blobs = new BenchBlobs(dir);
   try {
     await blobs.put('sum', sum);
     await blobs.put('update', update);

@@ -1,7 +1,7 @@
 /**
  * One coordinator-side aggregation run for `pnpm bench:he`, in its own process so its peak RSS is
  * its own: fold `--sites` updates into a running sum the way the round engine does, then print the
- * peak RSS as JSON. Encrypted: each update is staged into a LocalBlobStore in 4 MiB appends (as
+ * peak RSS as JSON. Encrypted: each update is staged into blob files in 4 MiB appends (as
  * uploads arrive), hashed in chunks, folded with the running sum from blobs into a new sum blob
  * (`foldStream` into `putStream`) and moved into the round, as SiteService and the engine do.
  * Plaintext float32 (the baseline): whole files read, added and written back. Updates are read from
@@ -22,7 +22,6 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LocalBlobStore } from '@radfed/coordinator/testing';
 import {
   CiphertextSum,
   FRAME_HEADER_BYTES,
@@ -30,7 +29,8 @@ import {
   readFrameHeader,
   updateFrameBytes,
   updateLayout,
-} from '@radfed/shared';
+} from '../src/index.js';
+import { BenchBlobs } from './bench-blobs.js';
 
 const { values } = parseArgs({
   options: {
@@ -59,7 +59,7 @@ if (values.preset === 'plaintext-f32') {
 } else {
   const preset = JSON.parse(values.preset!) as HePreset;
   const sums = new CiphertextSum();
-  const blobs = new LocalBlobStore({ root: join(dir, `blobs-${process.pid}`) });
+  const blobs = new BenchBlobs(join(dir, `blobs-${process.pid}`));
   const frame = updateFrameBytes(preset);
   const { seedAt } = updateLayout(preset);
   const chunk = new Uint8Array(64 * frame);
