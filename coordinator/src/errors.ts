@@ -281,3 +281,13 @@ export class FederationFullError extends RadfedError {
     );
   }
 }
+
+export class ReceiptNotFoundError extends RadfedError {
+  override name = 'ReceiptNotFoundError';
+  readonly kind = 'not-found';
+  constructor(roundId: string) {
+    super(
+      `The ledger records no accepted update of this site in round ${roundId}: the upload did not complete, so there is no receipt; the agent uploads again while the round is open.`,
+    );
+  }
+}
