@@ -349,3 +349,13 @@ export class ConcurrentChangeError extends RadFedError {
   override name = 'ConcurrentChangeError';
   readonly kind = 'aborted';
 }
+
+export class ReceiptNotFoundError extends RadFedError {
+  override name = 'ReceiptNotFoundError';
+  readonly kind = 'not-found';
+  constructor(roundId: string) {
+    super(
+      `The ledger records no accepted update of this site in round ${roundId}: the upload did not complete, so there is no receipt; the agent uploads again while the round is open.`,
+    );
+  }
+}

@@ -18,6 +18,15 @@ export {
   TfjsTrainer,
   type Trainer,
 } from './training/index.js';
+export type {
+  HeKeyBundle,
+  KeyBundleView,
+  KeyEvent,
+  KeyWorkRequest,
+  ModelInfo,
+  TrainingTask,
+  UpdateReceipt,
+} from './transport/convert.js';
 export {
   SiteClient,
   UPLOAD_CHUNK_BYTES,

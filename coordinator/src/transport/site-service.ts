@@ -24,6 +24,7 @@ import {
   trainTaskToProto,
 } from './convert.js';
 import { clientStreaming, type Handlers, serverStreaming, unary } from './handlers.js';
+import { getReceiptHandler } from './receipt-lookup.js';
 import type { TaskHub } from './task-hub.js';
 import { receiveUpload } from './upload.js';
 
@@ -220,6 +221,8 @@ export function siteService(d: SiteServiceDeps): Handlers<pb.SiteServiceServer> 
         return { keyId: out.keyId, wrappedKeysStored: out.stored.length };
       },
     ),
+
+    getReceipt: getReceiptHandler(d),
 
     getKeyBundle: unary(
       d.log,

@@ -1,10 +1,31 @@
 import { createRequire } from 'node:module';
 import { DecodeError } from '../errors.js';
+import {
+  CONVERT_HINT,
+  codecFailureReason,
+  codecName,
+  damagedHeaderReason,
+  type Fragment,
+  unsupportedJpeg2000Feature,
+  walkFragments,
+} from './dicom-reasons.js';
 import type { Volume } from './pixels.js';
 import { describeThrown, formatBytes } from './reasons.js';
 
+/** A parsed element, as daikon keeps it. */
+interface DaikonTag {
+  group: number;
+  element: number;
+  /** Where the element's value starts in the (inflated, for deflate) data set bytes. */
+  offsetValue: number;
+  offsetEnd: number;
+  value?: { byteLength: number } | null;
+}
+
 /** The part of daikon's (untyped, CommonJS) image API this module uses. */
 interface DaikonImage {
+  tags: Record<string, DaikonTag>;
+  inflated?: ArrayBuffer;
   getRows(): number | null;
   getCols(): number | null;
   getNumberOfFrames(): number;
@@ -13,21 +34,39 @@ interface DaikonImage {
   getPhotometricInterpretation(): string | null;
   getPlanarConfig(): number | null;
   getModality(): string | null;
+  getTransferSyntax(): string | null;
   hasPixelData(): boolean;
   isCompressed(): boolean;
-  getPixelData(): { value?: { byteLength: number } } | undefined;
+  isCompressedRLE(): boolean;
+  getPixelData(): DaikonTag | undefined;
   /** Applies bits-stored masking, rescale slope/intercept and MONOCHROME1 inversion. */
   getInterpretedData(asArray: false, asObject: false, frameIndex: number): Float32Array;
 }
 
+interface DaikonParser {
+  parse(data: DataView): DaikonImage | null;
+  hasError(): boolean;
+  error: unknown;
+  inflated: ArrayBuffer | null;
+}
+
 interface Daikon {
-  Series: { parseImage(data: DataView): DaikonImage | null; parserError: unknown };
+  Parser: { new (): DaikonParser; VRS: string[]; DATA_VRS: string[] };
 }
 
 // daikon is CommonJS and pulls its bundled codecs (JPEG baseline/lossless, JPEG 2000, JPEG-LS via
 // CharLS, RLE, deflate) in with require(); Node loads them all at first use. CharLS is asm.js that
 // V8 rejects as asm ("Invalid member of stdlib") and runs as plain JS, with a one-off warning.
 const daikon = createRequire(import.meta.url)('daikon') as Daikon;
+
+// daikon's explicit-VR tables predate the value representations PS3.5 added with a 32-bit length
+// (UR, OD, OL, OV, SV, UV). It reads their length as 16 bits, loses its place, and skips the rest
+// of the data set, pixel data included: a JPEG secondary capture carrying a Retrieve URL (UR) was
+// reported as having no pixel data. Registering them makes daikon read them as it reads UT.
+for (const vr of ['UR', 'OD', 'OL', 'OV', 'SV', 'UV']) {
+  if (!daikon.Parser.VRS.includes(vr)) daikon.Parser.VRS.push(vr);
+  if (!daikon.Parser.DATA_VRS.includes(vr)) daikon.Parser.DATA_VRS.push(vr);
+}
 
 /** Photometric interpretations read as grayscale, or converted to it by luma. */
 const GRAY = new Set(['MONOCHROME1', 'MONOCHROME2']);
@@ -52,21 +91,26 @@ export function readDicom(bytes: Uint8Array, maxPixelBytes: number): Volume {
   // read past its end. `new Uint8Array(view)` copies; Buffer#slice would not.
   const own =
     bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
+  const parser = new daikon.Parser();
   let image: DaikonImage | null;
   try {
-    daikon.Series.parserError = null;
-    image = daikon.Series.parseImage(new DataView(own.buffer, 0, own.byteLength));
+    image = parser.parse(new DataView(own.buffer, 0, own.byteLength));
   } catch (thrown) {
-    throw new DecodeError(`DICOM could not be parsed: ${describeThrown(thrown)}`, { cause: thrown });
+    image = null;
+    parser.error = thrown;
   }
-  if (image === null) {
-    const cause = daikon.Series.parserError;
-    throw new DecodeError(`DICOM could not be parsed: ${describeThrown(cause)}`, { cause });
+  if (image === null || parser.hasError()) {
+    const last = Object.values(image?.tags ?? {}).reduce<DaikonTag | undefined>(
+      (latest, tag) => (latest === undefined || tag.offsetEnd > latest.offsetEnd ? tag : latest),
+      undefined,
+    );
+    throw new DecodeError(damagedHeaderReason(own.byteLength, last, parser.error), { cause: parser.error });
   }
-  return toVolume(image, maxPixelBytes);
+  if (parser.inflated) image.inflated = parser.inflated;
+  return toVolume(image, own, maxPixelBytes);
 }
 
-function toVolume(image: DaikonImage, maxPixelBytes: number): Volume {
+function toVolume(image: DaikonImage, bytes: Uint8Array, maxPixelBytes: number): Volume {
   if (!image.hasPixelData()) {
     throw new DecodeError('DICOM has no pixel data (e.g. a DICOMDIR, report or presentation state)');
   }
@@ -89,44 +133,80 @@ function toVolume(image: DaikonImage, maxPixelBytes: number): Volume {
   if (samples !== (colour ? 3 : 1)) {
     throw new DecodeError(`DICOM ${photometric} with ${samples} samples per pixel is not supported`);
   }
-  const declared = width * height * frames * samples * (bits / 8);
+  const compressed = image.isCompressed();
+  // Uncompressed YBR_FULL_422 stores two luma samples and one Cb, Cr pair per two pixels of a row
+  // (PS3.3 C.7.6.3.1.2): two bytes a pixel, not three. Codecs decode 4:2:2 to full RGB instead.
+  const subsampled = photometric === 'YBR_FULL_422' && !compressed;
+  if (subsampled && (bits !== 8 || width % 2 !== 0)) {
+    throw new DecodeError(
+      `DICOM YBR_FULL_422 needs 8 bits allocated and an even number of columns (has ${bits} bits, ${width} columns)`,
+    );
+  }
+  const valuesPerFrame = width * height * (subsampled ? 2 : samples);
+  const declared = valuesPerFrame * frames * (bits / 8);
   if (declared > maxPixelBytes) {
     throw new DecodeError(
       `DICOM pixel data would decode to ${formatBytes(declared)}, above the ${formatBytes(maxPixelBytes)} limit (maxFileBytes)`,
     );
   }
-  const stored = image.getPixelData()?.value?.byteLength ?? 0;
-  if (!image.isCompressed() && stored < declared) {
+  const pixelData = image.getPixelData();
+  const stored = pixelData?.value?.byteLength ?? 0;
+  if (!compressed && stored < declared) {
     throw new DecodeError(`DICOM pixel data is truncated (${stored} of ${declared} bytes)`);
   }
-  // Only uncompressed YBR_FULL keeps Y in the first sample; the codecs hand back RGB.
-  const lumaFromFirstSample = photometric.startsWith('YBR') && !image.isCompressed();
+  const codec = codecName(image.getTransferSyntax());
+  const dataSet = image.inflated ? new Uint8Array(image.inflated) : bytes;
+  let fragments: Fragment[] = [];
+  if (compressed && pixelData !== undefined) {
+    const walked = walkFragments(dataSet, pixelData.offsetValue);
+    if (!Array.isArray(walked)) throw new DecodeError(walked.reason);
+    // The first item is the basic offset table; with one fragment per frame the rest map to frames.
+    fragments = walked.length === frames + 1 ? walked.slice(1) : [];
+  }
+  // Uncompressed and RLE (lossless, no colour transform) YBR keep luma in the first sample; the
+  // JPEG codecs hand back RGB.
+  const lumaFromFirstSample = photometric.startsWith('YBR') && (!compressed || image.isCompressedRLE());
   const planar = image.getPlanarConfig() === 1;
   const modality = image.getModality()?.trim().toUpperCase();
+  const decodeFrame = (index: number): Float32Array => {
+    try {
+      return image.getInterpretedData(false, false, index);
+    } catch (thrown) {
+      const feature =
+        codec === 'JPEG 2000'
+          ? fragments
+              .map((f) => unsupportedJpeg2000Feature(dataSet.subarray(f.offset, f.offset + f.length)))
+              .find((found) => found !== undefined)
+          : undefined;
+      const fragment = frames === 1 ? fragments[0] : undefined;
+      throw new DecodeError(codecFailureReason(codec, fragment, feature, thrown), { cause: thrown });
+    }
+  };
   return {
     width,
     height,
     depth: frames,
     ...(modality ? { modality } : {}),
     slice(index) {
-      let frame: Float32Array;
-      try {
-        frame = image.getInterpretedData(false, false, index);
-      } catch (thrown) {
-        throw new DecodeError(`DICOM pixel data could not be decoded: ${describeThrown(thrown)}`, {
-          cause: thrown,
-        });
-      }
-      if (frame.length < width * height * samples) {
+      const frame = decodeFrame(index);
+      if (frame.length < valuesPerFrame) {
         throw new DecodeError(
-          `DICOM frame ${index} decoded to ${frame.length} values, not ${width * height * samples}`,
+          `DICOM ${compressed ? codec : 'uncompressed'} frame ${index} decoded to ${frame.length} values, but its header declares ${width}x${height} with ${samples} samples; ${CONVERT_HINT}`,
         );
       }
+      if (subsampled) return lumaOf422(frame, width * height);
       return samples === 1
         ? frame.subarray(0, width * height)
         : toGray(frame, width * height, planar, lumaFromFirstSample);
     },
   };
+}
+
+/** The luma plane of a YBR_FULL_422 frame: Y0 Y1 Cb Cr for each pair of pixels. */
+function lumaOf422(frame: Float32Array, pixels: number): Float32Array {
+  const luma = new Float32Array(pixels);
+  for (let i = 0; i < pixels; i++) luma[i] = frame[4 * (i >> 1) + (i & 1)] ?? 0;
+  return luma;
 }
 
 /** Rec. 601 luma of a three-sample frame, interleaved (planar 0) or one plane per sample (planar 1). */

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { type KeyBundle, type KeyBundleAvailable, type KeyRequest, RpcError } from '@radfed/proto';
+import { RpcError } from '@radfed/proto';
 import {
   decodePublicParameters,
   HE_PRESET_NAMES,
@@ -32,6 +32,7 @@ import {
 import type { HeKeyMaterial, SiteHe } from '@radfed/shared/he-site';
 import { HeKeyBundleError, TaskDeclinedError } from '../errors.js';
 import { atomicWrite } from '../state/agent-state.js';
+import type { HeKeyBundle, KeyEvent, KeyWorkRequest } from '../transport/convert.js';
 import type { SiteClient } from '../transport/site-client.js';
 
 /** The file holding the site's HE key (secret key included): mode 0600, in the state directory. */
@@ -94,17 +95,13 @@ export class HeKeyring {
   }
 
   /** Handles key work pushed by the coordinator; failures are logged, never thrown (it asks again). */
-  onKeyEvent(
-    event: { kind: 'request'; request: KeyRequest } | { kind: 'available'; available: KeyBundleAvailable },
-  ): Promise<void> {
+  onKeyEvent(event: KeyEvent): Promise<void> {
     const run = this.work.then(() => this.handle(event));
     this.work = run;
     return run;
   }
 
-  private async handle(
-    event: { kind: 'request'; request: KeyRequest } | { kind: 'available'; available: KeyBundleAvailable },
-  ): Promise<void> {
+  private async handle(event: KeyEvent): Promise<void> {
     try {
       if (event.kind === 'request') await this.onRequest(event.request);
       else {
@@ -118,12 +115,9 @@ export class HeKeyring {
     }
   }
 
-  private async onRequest(req: KeyRequest): Promise<void> {
-    const name = req.hePreset?.name ?? '';
-    if (
-      !isHePresetName(name) ||
-      Buffer.from(req.hePreset!.presetHash).toString('hex') !== presetHash(hePreset(name))
-    ) {
+  private async onRequest(req: KeyWorkRequest): Promise<void> {
+    const name = req.hePreset.name;
+    if (!isHePresetName(name) || req.hePreset.presetHash !== presetHash(hePreset(name))) {
       this.o.log.warn(
         `asked for keys of HE preset "${name}", which this agent version does not know; upgrade it`,
       );
@@ -156,10 +150,10 @@ export class HeKeyring {
       this.o.log.warn('asked to wrap the HE key for other sites, but this site holds no copy of it');
       return;
     }
-    const bundle: KeyBundle = {
+    const bundle: HeKeyBundle = {
       federationId: req.federationId,
       custodianSiteId: req.generate ? this.o.siteId : held.custodianSiteId,
-      presetHash: Buffer.from(presetHash(preset), 'hex'),
+      presetHash: presetHash(preset),
       publicParameters: Buffer.from(held.material.publicParameters),
       wrappedKeys: [],
       custodianSignature,
@@ -216,7 +210,7 @@ export class HeKeyring {
     if (!b || !mine) throw new HeKeyBundleError('the coordinator returned no key wrapped for this site');
     const publicParameters = Uint8Array.from(b.publicParameters);
     const keyId = heKeyId(publicParameters);
-    const hash = Buffer.from(b.presetHash).toString('hex');
+    const hash = b.presetHash;
     if (hash !== presetHash(preset) || decodePublicParameters(publicParameters).presetHash !== hash) {
       throw new HeKeyBundleError(`the key bundle is for another HE preset than ${preset.name}`);
     }
@@ -253,7 +247,7 @@ export class HeKeyring {
 
   private async bundlePreset(federationId: string): Promise<string | undefined> {
     const res = await this.o.client.getKeyBundle(federationId);
-    const hash = Buffer.from(res.bundle?.presetHash ?? []).toString('hex');
+    const hash = res.bundle?.presetHash ?? '';
     return HE_PRESET_NAMES.find((n) => presetHash(hePreset(n)) === hash);
   }
 

@@ -8,7 +8,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TrainTask } from '@radfed/proto';
 import {
   type HePreset,
   hePreset,
@@ -23,6 +22,7 @@ import type { HeKeyMaterial, SiteHe } from '@radfed/shared/he-site';
 import { TaskDeclinedError } from '../errors.js';
 import { atomicWrite } from '../state/agent-state.js';
 import { averageFromSum, weightedUpdate } from '../tasks/weights.js';
+import type { TrainingTask } from '../transport/convert.js';
 import type { DownloadedModel } from '../transport/site-client.js';
 import type { HeKeyring } from './keyring.js';
 
@@ -61,15 +61,15 @@ export class UpdateCodec {
    * @throws TaskDeclinedError with a reason the operator can act on: an unknown preset, limits that
    *   do not fit it, or no copy of the federation's key yet.
    */
-  async forTask(task: TrainTask): Promise<TaskEncoding> {
-    const name = task.hePreset?.name || 'plaintext';
+  async forTask(task: TrainingTask): Promise<TaskEncoding> {
+    const name = task.hePreset.name;
     if (!isHePresetName(name)) {
       throw new TaskDeclinedError(
         `the federation uses HE preset "${name}", which this agent version does not know; upgrade the agent`,
       );
     }
     const preset = hePreset(name);
-    const hash = Buffer.from(task.hePreset?.presetHash ?? []).toString('hex');
+    const hash = task.hePreset.presetHash;
     if (hash && hash !== presetHash(preset)) {
       throw new TaskDeclinedError(
         `the federation's HE preset "${name}" has other parameters than this agent's; upgrade the agent`,
@@ -117,7 +117,7 @@ export class UpdateCodec {
         `the global model is encoded as "${encoding}", but this federation's updates are "${t.encoding}"; upgrade the agent`,
       );
     }
-    const totalSamples = Number(model.header.totalSamples);
+    const totalSamples = model.header.totalSamples;
     if (!t.key) return averageFromSum(model.data, totalSamples);
     const avg = await this.o.he!.cipher.decryptAverage(
       t.preset,
@@ -137,7 +137,7 @@ export class UpdateCodec {
   /** The upload for `shared` weights trained on `sampleCount` samples, in the task's encoding. */
   async encode(
     t: TaskEncoding,
-    task: TrainTask,
+    task: TrainingTask,
     shared: Float32Array,
     sampleCount: number,
     metrics: Record<string, number>,

@@ -1,4 +1,11 @@
 export {
+  listPending,
+  notePending,
+  type PendingReceipt,
+  recoverReceipts,
+  settlePending,
+} from './pending-receipts.js';
+export {
   listReceipts,
   type StoredReceipt,
   saveReceipt,

@@ -21,6 +21,7 @@ export async function receiptsVerifyCommand(opts: {
     : undefined;
   const report = await verifyReceipts(opts.stateDir, opts.exportPath, {
     signingPublicKey: signingPublicKey(id.signingKeyPem),
+    siteId: id.siteId,
     ...(pinned ? { coordinatorKey: pinned } : {}),
   });
   if (opts.json) {
@@ -38,8 +39,21 @@ export async function receiptsVerifyCommand(opts: {
       `  round ${r.roundNumber} (${r.roundId}) entry #${r.ledgerIndex}: ${c.problem ? `NOT BACKED: ${c.problem}` : 'in the ledger as submitted'}`,
     );
   }
+  for (const m of report.missing) {
+    lines.push(
+      `  round ${m.roundNumber ?? '?'} (${m.roundId}) entry #${m.ledgerIndex}: NO RECEIPT: the ledger records an accepted update of this site that no receipt here names; ${
+        m.signedBySite
+          ? "it carries this site's signature, so the answer was lost (a crash?): start the agent with this state directory to fetch the receipt"
+          : "it does not carry this site's signature: this site did not send it; tell the operator"
+      }`,
+    );
+  }
   if (report.chainProblem) lines.push(`The ledger chain fails at ${report.chainProblem}.`);
-  lines.push(report.ok ? 'OK: every receipt is in the ledger, as this site submitted it.' : 'FAILED.');
+  lines.push(
+    report.ok
+      ? 'OK: every receipt is in the ledger, as this site submitted it, and every accepted update of this site has its receipt.'
+      : 'FAILED.',
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
   return report.ok ? 0 : 1;
 }

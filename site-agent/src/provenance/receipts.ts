@@ -6,11 +6,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Receipt } from '@radfed/proto';
 import { signUpdate } from '@radfed/shared';
 import { z } from 'zod';
 import { AgentStateError } from '../errors.js';
 import { atomicWrite } from '../state/agent-state.js';
+import type { UpdateReceipt } from '../transport/convert.js';
 import type { UpdateSigner } from '../transport/site-client.js';
 
 const storedReceiptSchema = z.object({
@@ -40,7 +40,7 @@ export function updateSigner(signingKeyPem: string): UpdateSigner {
 
 /** The receipt to keep for an accepted upload. */
 export function storedReceipt(
-  receipt: Receipt,
+  receipt: UpdateReceipt,
   facts: Omit<
     StoredReceipt,
     'siteId' | 'acceptedAt' | 'ledgerIndex' | 'coordinatorSignature' | 'updateDigest'
@@ -50,8 +50,8 @@ export function storedReceipt(
     ...facts,
     siteId: receipt.siteId,
     updateDigest: receipt.updateDigest.toString('hex'),
-    acceptedAt: (receipt.acceptedAt ?? new Date(0)).toISOString(),
-    ledgerIndex: Number(receipt.ledgerIndex),
+    acceptedAt: receipt.acceptedAt.toISOString(),
+    ledgerIndex: receipt.ledgerIndex,
     coordinatorSignature: receipt.coordinatorSignature.toString('base64'),
   };
 }

@@ -31,6 +31,16 @@ export interface ReceiptCheck {
   problem: string | undefined;
 }
 
+/** An accepted update of this site that the ledger records but the site holds no receipt for. */
+export interface MissingReceipt {
+  ledgerIndex: number;
+  roundId: string;
+  roundNumber: number | undefined;
+  acceptedAt: string;
+  /** Whether the entry carries this site's own signature over its facts (false: not this site's upload). */
+  signedBySite: boolean;
+}
+
 export interface ReceiptsReport {
   federationId: string;
   /** Hex SHA-256 of the coordinator key the receipts were checked against. */
@@ -39,6 +49,8 @@ export interface ReceiptsReport {
   /** The first entry that breaks the chain, if any: no receipt after it can be vouched for. */
   chainProblem: string | undefined;
   checks: ReceiptCheck[];
+  /** Accepted updates of this site in the ledger with no receipt here (e.g. lost to a crash). */
+  missing: MissingReceipt[];
   ok: boolean;
 }
 
@@ -47,6 +59,8 @@ export interface VerifyReceiptsOptions {
   signingPublicKey: Uint8Array;
   /** Trust this coordinator key rather than the one the export names. */
   coordinatorKey?: Uint8Array;
+  /** This site's id: accepted updates of it without a receipt here are reported as missing. */
+  siteId?: string;
 }
 
 /**
@@ -55,6 +69,10 @@ export interface VerifyReceiptsOptions {
  * `update.accepted` the receipt names (round, site, digest, time, receipt signature), that the
  * receipt's signature is the coordinator's, and that the entry records exactly the facts this site
  * signed (its own signature verifies over them).
+ *
+ * With `siteId`, also lists the accepted updates of this site the ledger holds that no receipt here
+ * names: a receipt lost to a crash before the coordinator answered, or (when the entry does not
+ * carry this site's signature) an update the site never sent.
  *
  * Security: a coordinator that drops an accepted update from its ledger, rewrites what a site
  * reported, or hands out an export signed with another key fails here, because the site holds a
@@ -74,6 +92,7 @@ export async function verifyReceipts(
   let chainProblem: string | undefined;
   let brokenAt = Number.POSITIVE_INFINITY;
   let entries = 0;
+  const missing: MissingReceipt[] = [];
   for await (const record of readAuditExport(exportPath)) {
     if (record.type === 'header') {
       federationId = record.federationId;
@@ -88,6 +107,10 @@ export async function verifyReceipts(
       }
       expected = { index: record.index + 1, previousDigest: record.digest };
       if (wanted.has(record.index)) found.set(record.index, record);
+      else if (opts.siteId !== undefined && record.kind === 'update.accepted') {
+        const lost = missingReceipt(record, opts.siteId, opts.signingPublicKey);
+        if (lost) missing.push(lost);
+      }
     } else if (record.type === 'blob') {
       break; // entries all come before blobs; receipts need no blob
     }
@@ -108,7 +131,28 @@ export async function verifyReceipts(
     entries,
     chainProblem,
     checks,
-    ok: !chainProblem && checks.every((c) => !c.problem),
+    missing,
+    ok: !chainProblem && checks.every((c) => !c.problem) && missing.length === 0,
+  };
+}
+
+/** The entry as a missing receipt when it records an accepted update of `siteId`. */
+function missingReceipt(
+  entry: ExportEntry,
+  siteId: string,
+  signingPublicKey: Uint8Array,
+): MissingReceipt | undefined {
+  const parsed = acceptedSchema
+    .extend({ roundNumber: z.number().optional() })
+    .safeParse(safeJson(entry.payload));
+  if (!parsed.success || parsed.data.siteId !== siteId) return undefined;
+  const p = parsed.data;
+  return {
+    ledgerIndex: entry.index,
+    roundId: p.roundId,
+    roundNumber: p.roundNumber,
+    acceptedAt: entry.createdAt,
+    signedBySite: verifyUpdateSignature(signingPublicKey, p, Buffer.from(p.siteSignature, 'base64')),
   };
 }
 

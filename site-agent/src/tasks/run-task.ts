@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { modelSpecFromWire, type Receipt, type TrainTask } from '@radfed/proto';
 import { checkModelSpec, type Logger, type ModelSpec, modelSpecSchema, parameterCount } from '@radfed/shared';
 import { type Dataset, loadDataset } from '../data/index.js';
 import { TaskDeclinedError } from '../errors.js';
 import { type TaskEncoding, UpdateCodec } from '../he/update-codec.js';
-import { saveReceipt, storedReceipt, updateSigner } from '../provenance/receipts.js';
+import { notePending, recoverReceipts, settlePending } from '../provenance/pending-receipts.js';
+import { updateSigner } from '../provenance/receipts.js';
 import {
   initialWeights,
   ResumeStore,
@@ -14,6 +14,7 @@ import {
   TrainingWorkerError,
   type TrainProgress,
 } from '../training/index.js';
+import type { TrainingTask, UpdateReceipt } from '../transport/convert.js';
 import type { SiteClient } from '../transport/site-client.js';
 import { CheckpointStore } from './checkpoint.js';
 import { sharedPart, withShared } from './weights.js';
@@ -68,7 +69,7 @@ export class TaskRunner {
     this.codec = o.codec ?? new UpdateCodec({ stateDir: o.stateDir, log: o.log });
   }
 
-  async run(task: TrainTask): Promise<TaskOutcome> {
+  async run(task: TrainingTask): Promise<TaskOutcome> {
     const log = this.o.log.child({ round_id: task.roundId, federation_id: task.federationId });
     const spec = parseSpec(task);
     const unrunnable = this.o.cannotRun?.(spec);
@@ -77,7 +78,7 @@ export class TaskRunner {
         `this agent's training backend cannot run the round's model: ${unrunnable}`,
       );
     }
-    const version = Number(task.modelVersion);
+    const version = task.modelVersion;
     // Preset, quantisation and (for HE) the key first: a site without the key declines before training.
     const enc = await this.codec.forTask(task);
 
@@ -159,7 +160,7 @@ export class TaskRunner {
   }
 
   private async upload(
-    task: TrainTask,
+    task: TrainingTask,
     spec: ModelSpec,
     enc: TaskEncoding,
     weights: Float32Array,
@@ -170,17 +171,29 @@ export class TaskRunner {
   ): Promise<TaskOutcome> {
     const update = await this.codec.encode(enc, task, sharedPart(spec, weights), sampleCount, trainMetrics);
     const metrics = update.metrics;
+    const facts = {
+      federationId: task.federationId,
+      roundId: task.roundId,
+      roundNumber: task.roundNumber,
+      modelVersion: task.modelVersion,
+      datasetCommitment,
+      sampleCount,
+      metrics,
+    };
+    // Noted first: if the answer is lost, the next connection fetches the receipt (GetReceipt).
+    await notePending(this.o.stateDir, facts);
     const receipt = await this.o.client.upload({
       datasetCommitment,
       sign: updateSigner(this.o.signingKeyPem),
       roundId: task.roundId,
-      modelVersion: Number(task.modelVersion),
+      modelVersion: task.modelVersion,
       data: update.data,
       sampleCount,
       metrics,
       encoding: update.encoding,
     });
-    await this.keepReceipt(task, receipt, sampleCount, metrics, datasetCommitment);
+    // Kept in the state directory, for `radfed-agent receipts verify`.
+    await settlePending(this.o.stateDir, facts, receipt);
     log.info(`round ${task.roundNumber}: update accepted${receipt.duplicate ? ' (already held)' : ''}`, {
       samples: sampleCount,
       loss: metrics.loss,
@@ -188,26 +201,12 @@ export class TaskRunner {
     return { roundNumber: task.roundNumber, sampleCount, metrics, duplicate: receipt.duplicate };
   }
 
-  /** Keeps the coordinator's receipt in the state directory, for `radfed-agent receipts verify`. */
-  private async keepReceipt(
-    task: TrainTask,
-    receipt: Receipt,
-    sampleCount: number,
-    metrics: Record<string, number>,
-    datasetCommitment: string,
-  ): Promise<void> {
-    await saveReceipt(
-      this.o.stateDir,
-      storedReceipt(receipt, {
-        federationId: task.federationId,
-        roundId: task.roundId,
-        roundNumber: task.roundNumber,
-        modelVersion: Number(task.modelVersion),
-        datasetCommitment,
-        sampleCount,
-        metrics,
-      }),
-    );
+  /**
+   * Fetches the receipts of uploads whose answer never came (see {@link recoverReceipts}); the task
+   * loop calls it on every connection, before any task runs.
+   */
+  recoverReceipts(): Promise<UpdateReceipt[]> {
+    return recoverReceipts(this.o.stateDir, this.o.client, this.o.log);
   }
 
   private async loadData(
@@ -251,8 +250,8 @@ export class TaskRunner {
 }
 
 /** The task's model spec, validated; a spec this agent cannot run declines the round. */
-function parseSpec(task: TrainTask): ModelSpec {
-  const parsed = modelSpecSchema.safeParse(modelSpecFromWire(task.modelSpec));
+function parseSpec(task: TrainingTask): ModelSpec {
+  const parsed = modelSpecSchema.safeParse(task.modelSpec);
   if (!parsed.success) {
     throw new TaskDeclinedError(
       `the round's model spec is malformed: ${parsed.error.issues[0]?.message ?? 'unknown problem'}`,

@@ -1,9 +1,9 @@
 import { status } from '@grpc/grpc-js';
-import type { TrainTask } from '@radfed/proto';
 import { RpcError } from '@radfed/proto';
 import type { Logger } from '@radfed/shared';
 import { TaskDeclinedError } from '../errors.js';
-import type { KeyEvent, SiteClient } from '../transport/site-client.js';
+import type { KeyEvent, TrainingTask } from '../transport/convert.js';
+import type { SiteClient } from '../transport/site-client.js';
 import type { TaskRunner } from './run-task.js';
 
 export interface TaskLoopOptions {
@@ -28,7 +28,7 @@ const FATAL = new Set([status.UNAUTHENTICATED, status.PERMISSION_DENIED]);
 export class TaskLoop {
   private stopped = false;
   private cancelStream: (() => void) | undefined;
-  private readonly queue: TrainTask[] = [];
+  private readonly queue: TrainingTask[] = [];
   private readonly seen = new Set<string>();
   private working: Promise<void> = Promise.resolve();
   private wake: (() => void) | undefined;
@@ -57,6 +57,12 @@ export class TaskLoop {
         },
       );
       this.cancelStream = stream.cancel;
+      // Before any task: receipts of uploads whose answer was lost to a crash or a broken connection.
+      this.working = this.working.then(async () => {
+        await this.o.runner.recoverReceipts().catch((e: unknown) => {
+          this.o.log.warn(`could not fetch missed receipts: ${(e as Error).message}`);
+        });
+      });
       if (failures === 0) this.o.log.info(`connected to ${this.o.client.address}; waiting for tasks`);
       const err = await stream.done;
       if (this.stopped) break;
@@ -82,7 +88,7 @@ export class TaskLoop {
     await this.working;
   }
 
-  private enqueue(task: TrainTask): void {
+  private enqueue(task: TrainingTask): void {
     if (this.seen.has(task.roundId)) return;
     this.seen.add(task.roundId);
     this.queue.push(task);

@@ -5,23 +5,30 @@ import {
   channelOptions,
   type EnrolRequest,
   type EnrolResponse,
-  type GetKeyBundleResponse,
-  type KeyBundle,
-  type KeyBundleAvailable,
-  type KeyRequest,
   type ModelHeader,
-  type PublishKeyBundleResponse,
-  type Receipt,
   RpcError,
   type SignedUpdate,
   SiteServiceClient,
   type TlsMaterial,
-  type TrainTask,
   unaryCall,
   type WatchTasksResponse,
 } from '@radfed/proto';
 import type { SignedUpdateFacts } from '@radfed/shared';
 import { ModelTransferError } from '../errors.js';
+import {
+  type HeKeyBundle,
+  type KeyBundleView,
+  type KeyEvent,
+  keyBundleToProto,
+  keyBundleViewFromProto,
+  keyEventFromProto,
+  type ModelInfo,
+  modelInfoFromProto,
+  receiptFromProto,
+  type TrainingTask,
+  trainingTaskFromProto,
+  type UpdateReceipt,
+} from './convert.js';
 
 /** Bytes per upload chunk; well under the coordinator's default 4 MiB message bound. */
 export const UPLOAD_CHUNK_BYTES = 256 * 1024;
@@ -43,13 +50,10 @@ export interface UploadInput {
 /** Signs what a site submits; returns the 64-byte Ed25519 signature. */
 export type UpdateSigner = (facts: SignedUpdateFacts) => Uint8Array;
 
-/** Key work the coordinator pushes down the task stream. */
-export type KeyEvent =
-  | { kind: 'request'; request: KeyRequest }
-  | { kind: 'available'; available: KeyBundleAvailable };
+export type { KeyEvent } from './convert.js';
 
 export interface DownloadedModel {
-  header: ModelHeader;
+  header: ModelInfo;
   data: Uint8Array;
 }
 
@@ -81,7 +85,7 @@ export class SiteClient {
    */
   watchTasks(
     req: { agentVersion: string; backend: string },
-    onTask: (task: TrainTask) => void,
+    onTask: (task: TrainingTask) => void,
     onHeartbeat: () => void = () => {},
     onKey: (event: KeyEvent) => void = () => {},
   ): { done: Promise<RpcError | undefined>; cancel(): void } {
@@ -89,9 +93,9 @@ export class SiteClient {
     const done = new Promise<RpcError | undefined>((resolve) => {
       call.on('data', (msg: WatchTasksResponse) => {
         const event = msg.event;
-        if (event?.$case === 'train') onTask(event.value);
-        else if (event?.$case === 'keyRequest') onKey({ kind: 'request', request: event.value });
-        else if (event?.$case === 'keyBundle') onKey({ kind: 'available', available: event.value });
+        if (event?.$case === 'train') onTask(trainingTaskFromProto(event.value));
+        else if (event?.$case === 'keyRequest' || event?.$case === 'keyBundle')
+          onKey(keyEventFromProto(event));
         else onHeartbeat();
       });
       call.on('end', () => resolve(undefined));
@@ -160,11 +164,11 @@ export class SiteClient {
         `model v${modelVersion} does not match its sha256; it will be downloaded again`,
       );
     }
-    return { header, data };
+    return { header: modelInfoFromProto(header), data };
   }
 
   /** Uploads an update, resuming from what the coordinator holds after a broken stream. */
-  async upload(input: UploadInput): Promise<Receipt> {
+  async upload(input: UploadInput): Promise<UpdateReceipt> {
     const digest = createHash('sha256').update(input.data).digest();
     const signed = signedUpdate(input, digest);
     let offset = 0;
@@ -191,10 +195,10 @@ export class SiteClient {
     digest: Buffer,
     signed: SignedUpdate,
     offset: number,
-  ): Promise<Receipt> {
+  ): Promise<UpdateReceipt> {
     return new Promise((resolve, reject) => {
       const call = this.client.uploadUpdate((err, res) =>
-        err ? reject(RpcError.from(err)) : resolve(res!.receipt!),
+        err ? reject(RpcError.from(err)) : resolve(receiptFromProto(res!.receipt!)),
       );
       call.write({
         part: {
@@ -228,14 +232,40 @@ export class SiteClient {
     await unaryCall(this.client, this.client.declineTask, { roundId, reason }, new Metadata());
   }
 
-  /** The federation's HE key bundle as this site may read it (its own wrapped key only). */
-  getKeyBundle(federationId: string): Promise<GetKeyBundleResponse> {
-    return unaryCall(this.client, this.client.getKeyBundle, { federationId }, new Metadata());
+  /**
+   * The receipt of this site's accepted update in a round, fetched again from the coordinator's
+   * ledger (after a crash or a lost answer); undefined when the ledger holds no accepted update.
+   */
+  async getReceipt(roundId: string): Promise<UpdateReceipt | undefined> {
+    try {
+      const res = await unaryCall(this.client, this.client.getReceipt, { roundId }, new Metadata());
+      return res.receipt ? receiptFromProto(res.receipt) : undefined;
+    } catch (err) {
+      const rpc = RpcError.from(err);
+      if (rpc.code === status.NOT_FOUND) return undefined;
+      throw rpc;
+    }
   }
 
-  /** Publishes HE public parameters and wrapped keys (key custodian or designated key holder only). */
-  publishKeyBundle(bundle: KeyBundle): Promise<PublishKeyBundleResponse> {
-    return unaryCall(this.client, this.client.publishKeyBundle, { bundle }, new Metadata());
+  /** The federation's HE key bundle as this site may read it (its own wrapped key only). */
+  async getKeyBundle(federationId: string): Promise<KeyBundleView> {
+    return keyBundleViewFromProto(
+      await unaryCall(this.client, this.client.getKeyBundle, { federationId }, new Metadata()),
+    );
+  }
+
+  /**
+   * Publishes HE public parameters and wrapped keys (key custodian or designated key holder only).
+   * @returns how many wrapped keys the coordinator stored (already-held wraps are not replaced).
+   */
+  async publishKeyBundle(bundle: HeKeyBundle): Promise<{ wrappedKeysStored: number }> {
+    const res = await unaryCall(
+      this.client,
+      this.client.publishKeyBundle,
+      { bundle: keyBundleToProto(bundle) },
+      new Metadata(),
+    );
+    return { wrappedKeysStored: res.wrappedKeysStored };
   }
 }
 

@@ -203,6 +203,15 @@ export interface GetKeyBundleResponse_SigningPublicKeysEntry {
   value: Buffer;
 }
 
+export interface GetReceiptRequest {
+  roundId: string;
+}
+
+/** GetReceiptResponse holds the receipt the coordinator signed when it accepted the update. */
+export interface GetReceiptResponse {
+  receipt: Receipt | undefined;
+}
+
 function createBaseEnrolRequest(): EnrolRequest {
   return {
     token: "",
@@ -3248,6 +3257,148 @@ export const GetKeyBundleResponse_SigningPublicKeysEntry: MessageFns<GetKeyBundl
   },
 };
 
+function createBaseGetReceiptRequest(): GetReceiptRequest {
+  return { roundId: "" };
+}
+
+export const GetReceiptRequest: MessageFns<GetReceiptRequest> = {
+  encode(message: GetReceiptRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roundId !== "") {
+      writer.uint32(10).string(message.roundId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetReceiptRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetReceiptRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roundId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetReceiptRequest {
+    return {
+      roundId: isSet(object.roundId)
+        ? globalThis.String(object.roundId)
+        : isSet(object.round_id)
+        ? globalThis.String(object.round_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetReceiptRequest): unknown {
+    const obj: any = {};
+    if (message.roundId !== "") {
+      obj.roundId = message.roundId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetReceiptRequest>): GetReceiptRequest {
+    return GetReceiptRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetReceiptRequest>): GetReceiptRequest {
+    const message = createBaseGetReceiptRequest();
+    message.roundId = object.roundId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetReceiptResponse(): GetReceiptResponse {
+  return { receipt: undefined };
+}
+
+export const GetReceiptResponse: MessageFns<GetReceiptResponse> = {
+  encode(message: GetReceiptResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.receipt !== undefined) {
+      Receipt.encode(message.receipt, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetReceiptResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetReceiptResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.receipt = Receipt.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetReceiptResponse {
+    return { receipt: isSet(object.receipt) ? Receipt.fromJSON(object.receipt) : undefined };
+  },
+
+  toJSON(message: GetReceiptResponse): unknown {
+    const obj: any = {};
+    if (message.receipt !== undefined) {
+      obj.receipt = Receipt.toJSON(message.receipt);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetReceiptResponse>): GetReceiptResponse {
+    return GetReceiptResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetReceiptResponse>): GetReceiptResponse {
+    const message = createBaseGetReceiptResponse();
+    message.receipt = (object.receipt !== undefined && object.receipt !== null)
+      ? Receipt.fromPartial(object.receipt)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * SiteService is called by site agents. Agents only dial out. Enrol is the one call made before the
  * site holds a client certificate; every other call requires the certificate issued by Enrol.
@@ -3333,6 +3484,20 @@ export const SiteServiceService = {
       Buffer.from(GetKeyBundleResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetKeyBundleResponse => GetKeyBundleResponse.decode(value),
   },
+  /**
+   * GetReceipt re-issues the receipt of an update of the caller's that the ledger records as accepted,
+   * for an agent that crashed or lost the connection before UploadUpdate answered. NOT_FOUND when the
+   * ledger holds no accepted update of the caller in that round.
+   */
+  getReceipt: {
+    path: "/radfed.v1.SiteService/GetReceipt" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetReceiptRequest): Buffer => Buffer.from(GetReceiptRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetReceiptRequest => GetReceiptRequest.decode(value),
+    responseSerialize: (value: GetReceiptResponse): Buffer => Buffer.from(GetReceiptResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetReceiptResponse => GetReceiptResponse.decode(value),
+  },
 } as const;
 
 export interface SiteServiceServer extends UntypedServiceImplementation {
@@ -3344,6 +3509,12 @@ export interface SiteServiceServer extends UntypedServiceImplementation {
   declineTask: handleUnaryCall<DeclineTaskRequest, DeclineTaskResponse>;
   publishKeyBundle: handleUnaryCall<PublishKeyBundleRequest, PublishKeyBundleResponse>;
   getKeyBundle: handleUnaryCall<GetKeyBundleRequest, GetKeyBundleResponse>;
+  /**
+   * GetReceipt re-issues the receipt of an update of the caller's that the ledger records as accepted,
+   * for an agent that crashed or lost the connection before UploadUpdate answered. NOT_FOUND when the
+   * ledger holds no accepted update of the caller in that round.
+   */
+  getReceipt: handleUnaryCall<GetReceiptRequest, GetReceiptResponse>;
 }
 
 export interface SiteServiceClient extends Client {
@@ -3452,6 +3623,26 @@ export interface SiteServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetKeyBundleResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetReceipt re-issues the receipt of an update of the caller's that the ledger records as accepted,
+   * for an agent that crashed or lost the connection before UploadUpdate answered. NOT_FOUND when the
+   * ledger holds no accepted update of the caller in that round.
+   */
+  getReceipt(
+    request: GetReceiptRequest,
+    callback: (error: ServiceError | null, response: GetReceiptResponse) => void,
+  ): ClientUnaryCall;
+  getReceipt(
+    request: GetReceiptRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetReceiptResponse) => void,
+  ): ClientUnaryCall;
+  getReceipt(
+    request: GetReceiptRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetReceiptResponse) => void,
   ): ClientUnaryCall;
 }
 
