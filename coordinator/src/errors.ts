@@ -281,3 +281,12 @@ export class FederationFullError extends RadfedError {
     );
   }
 }
+
+/**
+ * `radfed audit verify` cannot recompute aggregates for this federation's update encoding (an HE
+ * preset this build does not know, or an encoding that differs from the one it folds).
+ */
+export class UnsupportedEncodingError extends RadfedError {
+  override name = 'UnsupportedEncodingError';
+  readonly kind = 'failed-precondition';
+}

@@ -4,9 +4,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { quietIpServerNameWarning } from '@radfed/shared';
-import { AuditClient, writeAuditExport } from '../cli/audit-export.js';
-import { tlsFromPkiDir } from '../cli/operator-client.js';
-import { verifyAuditExport } from '../ledger/verify.js';
+import { verifyAuditExport } from '../src/audit/verify.js';
+import { AuditClient, writeAuditExport } from '../src/cli/audit-export.js';
+import { tlsFromPkiDir } from '../src/cli/operator-client.js';
 
 quietIpServerNameWarning();
 

@@ -1,11 +1,11 @@
 /**
- * The audit benchmark's machinery (the entry point, `pnpm bench:audit`, is test/bench/audit.ts):
+ * The audit benchmark's machinery (the entry point, `pnpm bench:audit`, is audit.ts beside it):
  * time and peak memory to export and to verify a federation's audit trail.
  *
  * Builds a coordinator's store (the configured database, local blob files, its dev PKI and ledger
  * key) holding a federation of N sites with R sealed rounds of signed updates, written in-process
- * through the store and the engine's own ledger records (see sealed-rounds.ts; no training), folded
- * with the federation's aggregator, every update retained. Then it starts a real coordinator (gRPC
+ * through the store and the engine's own transitions and ledger records (see sealed-rounds.ts; no
+ * training), folded with the federation's aggregator, every update retained. Then it starts a real coordinator (gRPC
  * over TLS) on that store and runs, each in its own process so time and peak RSS are its own:
  * `radfed audit export` (through AuditService, as an auditor) and `radfed audit verify` (offline).
  * The baseline, measured in the same run, is the floor for any verifier: streaming the export file
@@ -31,19 +31,20 @@ import {
   sha256Hex,
   silentLogger,
 } from '@radfed/shared';
-import { PresetAggregators } from '../aggregation/registry.js';
-import { startCoordinator } from '../app.js';
-import { LocalBlobStore } from '../blobs/local-blob-store.js';
-import { loadCoordinatorConfig } from '../config/config.js';
-import { FederationService } from '../federations/service.js';
-import { federationHe } from '../federations/spec.js';
-import { Ledger } from '../ledger/ledger.js';
-import { loadCoordinatorSigningKey } from '../ledger/signing-key.js';
-import { openDatabase } from '../store/client.js';
+import { PresetAggregators } from '../src/aggregation/registry.js';
+import { startCoordinator } from '../src/app.js';
+import { LocalBlobStore } from '../src/blobs/local-blob-store.js';
+import { loadCoordinatorConfig } from '../src/config/config.js';
+import { FederationService } from '../src/federations/service.js';
+import { federationHe } from '../src/federations/spec.js';
+import { Ledger } from '../src/ledger/ledger.js';
+import { loadCoordinatorSigningKey } from '../src/ledger/signing-key.js';
+import { RoundEngine } from '../src/rounds/engine.js';
+import { openDatabase } from '../src/store/client.js';
 import { type BenchSite, writeKeyBundle, writeSealedRound } from './sealed-rounds.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../../..');
+const repo = resolve(here, '../..');
 const CHILD = join(here, 'audit-child.ts');
 const TARGET_VERIFY_S = 60;
 
@@ -190,6 +191,7 @@ async function writeStore(
       fed = (await federations.resolve(fed.id))!;
     }
     const aggregator = await aggregators.forFederation(fed);
+    const engine = new RoundEngine({ db: database.db, blobs, aggregators, ledger, log: silentLogger });
     o.say(
       `RadFed audit benchmark: ${o.rounds} rounds x ${o.sites} sites, model ${spec.architecture} ` +
         `(${fed.parameterCount} shared parameters, ${(aggregator.updateBytes(fed.parameterCount) / 2 ** 20).toFixed(2)} MiB per update), ` +
@@ -219,7 +221,7 @@ async function writeStore(
     const sums = new Map<string, Uint8Array>();
     const started = performance.now();
     for (let r = 1; r <= o.rounds; r++) {
-      await writeSealedRound({ ...store, aggregator, sites, samples, update, sums });
+      await writeSealedRound({ ...store, engine, aggregator, sites, samples, update, sums });
       if (r % 100 === 0 || r === o.rounds) {
         o.say(
           `  wrote ${r}/${o.rounds} sealed rounds in ${((performance.now() - started) / 1000).toFixed(0)} s`,
