@@ -24,7 +24,7 @@ interface Refold {
   folded: number;
   folding: Promise<void>;
   /** Checked updates waiting to be folded together. */
-  batch: { update: AuditedUpdate; bytes: Uint8Array }[];
+  batch: { update: AuditedUpdate; decoded: DecodedUpdate }[];
   sum: Uint8Array | undefined;
   /** Sites whose update the export holds as absent, with the coordinator's reason. */
   absent: Map<string, string>;
@@ -182,13 +182,13 @@ export class Recomputation {
 
   /** Takes one decoded update into its round's sum once it hashes to what the site signed. */
   private async fold(r: Refold, update: AuditedUpdate, decoded: DecodedUpdate): Promise<void> {
-    if (r.outcome) return;
+    if (r.outcome) return this.decoder.release(decoded);
     const agg = this.checked(update, decoded);
     if (!agg) {
       r.outcome = 'mismatch';
-      return;
+      return this.decoder.release(decoded);
     }
-    r.batch.push({ update, bytes: decoded.bytes });
+    r.batch.push({ update, decoded });
     r.checked++;
     if (r.batch.length >= FOLD_BATCH || r.checked === r.round.accepted.length) await this.foldBatch(r, agg);
   }
@@ -197,18 +197,27 @@ export class Recomputation {
   private async foldBatch(r: Refold, agg: AuditAggregator): Promise<void> {
     const batch = r.batch;
     r.batch = [];
+    try {
+      await this.foldAll(r, agg, batch);
+    } finally {
+      for (const b of batch) this.decoder.release(b.decoded);
+    }
+    if (r.folded === r.round.accepted.length) await this.compare(r);
+  }
+
+  private async foldAll(r: Refold, agg: AuditAggregator, batch: Refold['batch']): Promise<void> {
     const parameterCount = this.audit.federation?.parameterCount ?? 0;
     try {
       r.sum = await agg.foldMany(
         r.sum,
-        batch.map((b) => b.bytes),
+        batch.map((b) => b.decoded.bytes),
         parameterCount,
       );
     } catch {
       // One at a time from the sum before the batch (which a refused fold leaves as it was).
       for (const b of batch) {
         try {
-          r.sum = await agg.foldMany(r.sum, [b.bytes], parameterCount);
+          r.sum = await agg.foldMany(r.sum, [b.decoded.bytes], parameterCount);
         } catch (err) {
           r.outcome = 'mismatch';
           this.fail(b.update, `its stored update cannot be added to the round's sum: ${messageOf(err)}`);
@@ -217,7 +226,6 @@ export class Recomputation {
       }
     }
     r.folded += batch.length;
-    if (r.folded === r.round.accepted.length) await this.compare(r);
   }
 
   /** The aggregator to fold the update with, once it hashes to what the site signed and is well-formed. */

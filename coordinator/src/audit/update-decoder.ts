@@ -20,6 +20,9 @@ interface Slot {
 
 const WORKER = new URL('./update-worker.mjs', import.meta.url);
 
+/** Released buffers kept for reuse: a few more than the updates decoded or folding at once. */
+const MAX_SPARE = 16;
+
 /**
  * Decodes exported updates (base64) and hashes them on worker threads, so that the thread reading
  * the export only splits lines and hands them on: decoding and hashing are most of a verifier's work
@@ -30,6 +33,8 @@ export class UpdateDecoder {
   private readonly slots: Slot[] = [];
   private readonly waiting = new Map<number, { resolve(r: Reply): void; reject(e: Error): void }>();
   private nextId = 1;
+  /** Buffers of released updates, to decode the next ones into. */
+  private readonly spare: ArrayBuffer[] = [];
 
   /** @param threads worker threads (default: the cores available, at most 4). */
   constructor(private readonly threads = Math.max(1, Math.min(4, availableParallelism()))) {}
@@ -39,9 +44,18 @@ export class UpdateDecoder {
    * ArrayBuffer moved to the worker (so neither it nor anything else in that buffer is usable here).
    */
   async decode(base64: Uint8Array | string): Promise<DecodedUpdate> {
-    const move = typeof base64 === 'string' ? [] : [base64.buffer as ArrayBuffer];
-    const reply = await this.run({ base64 }, move);
+    const into = this.spareFor(Math.floor((base64.length * 3) / 4));
+    const move = typeof base64 === 'string' ? [into] : [into, base64.buffer as ArrayBuffer];
+    const reply = await this.run({ base64, into }, move);
     return { bytes: reply.bytes!, sha256: reply.sha256 };
+  }
+
+  /**
+   * Gives a decoded update's memory back for the next one, once nothing reads it any more: buffers
+   * of multi-megabyte updates are reused rather than allocated (and collected) per update.
+   */
+  release(update: DecodedUpdate): void {
+    if (this.spare.length < MAX_SPARE) this.spare.push(update.bytes.buffer as ArrayBuffer);
   }
 
   /** SHA-256 (hex) of `bytes`, which are moved to the worker when they fill their ArrayBuffer. */
@@ -69,6 +83,13 @@ export class UpdateDecoder {
       });
       slot.worker.postMessage({ id, ...message }, moved);
     });
+  }
+
+  /** A buffer of at least `bytes`: a spare one if one is large enough, else a new one. */
+  private spareFor(bytes: number): ArrayBuffer {
+    const at = this.spare.findIndex((b) => b.byteLength >= bytes);
+    if (at >= 0) return this.spare.splice(at, 1)[0]!;
+    return new ArrayBuffer(bytes);
   }
 
   private leastBusy(): Slot {

@@ -6,18 +6,15 @@ import { parentPort } from 'node:worker_threads';
 
 const view = (u) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
-parentPort.on('message', ({ id, base64, bytes }) => {
+parentPort.on('message', ({ id, base64, into, bytes }) => {
   if (bytes) {
     parentPort.postMessage({ id, sha256: createHash('sha256').update(view(bytes)).digest('hex') });
     return;
   }
-  const data = Buffer.from(typeof base64 === 'string' ? base64 : view(base64).toString('latin1'), 'base64');
-  const sha256 = createHash('sha256').update(data).digest('hex');
-  // The decoded bytes move back rather than being copied when they own their ArrayBuffer (large
-  // Buffers do); a pooled small one is copied.
-  const owned = data.byteOffset === 0 && data.buffer.byteLength === data.byteLength;
-  parentPort.postMessage(
-    { id, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), sha256 },
-    owned ? [data.buffer] : [],
-  );
+  // Decoded into the buffer the caller lent (reused from update to update), and moved back.
+  const text = typeof base64 === 'string' ? base64 : view(base64).toString('latin1');
+  const out = Buffer.from(into);
+  const length = out.write(text, 0, out.length, 'base64');
+  const sha256 = createHash('sha256').update(out.subarray(0, length)).digest('hex');
+  parentPort.postMessage({ id, bytes: new Uint8Array(into, 0, length), sha256 }, [into]);
 });
