@@ -26,8 +26,8 @@ export class EntrySequence {
   /** Every index taken, with its kind, in file order: tells reordering apart from deletion. */
   private readonly order: { index: number; kind: string }[] = [];
   private readonly seen = new Set<number>();
-  /** Indices found missing, ascending. */
-  private readonly missing: number[] = [];
+  /** Index ranges [from, to) found missing, ascending (ranges: a forged index may be huge). */
+  private readonly missing: { from: number; to: number }[] = [];
 
   constructor(
     private readonly audit: LedgerAudit,
@@ -84,7 +84,7 @@ export class EntrySequence {
         undefined,
         `is missing${more === 0 ? '' : more === 1 ? ', as is the entry after it' : `, as are the ${more} entries after it`}: the export ends at #${this.next - 1}, but the coordinator reported its head at #${headIndex}`,
       );
-      for (let i = this.next; i <= headIndex; i++) this.missing.push(i);
+      this.missing.push({ from: this.next, to: headIndex + 1 });
     } else if (headIndex >= 0 && this.next - 1 > headIndex) {
       this.audit.fail(
         undefined,
@@ -123,7 +123,7 @@ export class EntrySequence {
         ? `is missing: the export's chain starts at #${to}, so entries were deleted`
         : `is missing: the chain jumps from #${this.next - 1} to #${to}, so entries were deleted`,
     );
-    for (let i = this.next; i < to; i++) this.missing.push(i);
+    this.missing.push({ from: this.next, to });
     // Resynchronise on what is there, so one deletion is named once rather than cascading.
     this.next = to;
     this.previousDigest = entry.previousDigest;
@@ -162,14 +162,12 @@ export class EntrySequence {
   }
 }
 
-/** How many of the ascending `sorted` are below `value`. */
-function countBelow(sorted: number[], value: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid]! < value) lo = mid + 1;
-    else hi = mid;
+/** How many indices of the ascending, disjoint `ranges` are below `value`. */
+function countBelow(ranges: { from: number; to: number }[], value: number): number {
+  let count = 0;
+  for (const r of ranges) {
+    if (r.from >= value) break;
+    count += Math.min(r.to, value) - r.from;
   }
-  return lo;
+  return count;
 }

@@ -337,6 +337,19 @@ describe('entry sequence: what an export file does to the chain is named for wha
     expect(findings).toContain('#8 is missing: the chain jumps from #7 to #9, so entries were deleted');
   });
 
+  it('copes with a forged index far past the head', () => {
+    const c = chain();
+    c.entries[9] = { ...c.entries[9]!, index: 1e9 };
+    const findings = sequenced(c, all, 9);
+    expect(findings).toContain(
+      '#9 is missing: the chain jumps from #8 to #1000000000, so entries were deleted',
+    );
+    expect(findings.some((f) => f.startsWith('#1000000000 does not match its digest'))).toBe(true);
+    expect(findings).toContain(
+      '#undefined the export holds entries up to #1000000000, past the head (#9) the coordinator reported when it began',
+    );
+  });
+
   it('names an entry that appears twice', () => {
     expect(sequenced(chain(), [0, 1, 2, 3, 3, 4, 5, 6, 7, 8, 9])).toEqual([
       '#3 appears more than once in the export',
