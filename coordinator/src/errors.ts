@@ -359,3 +359,12 @@ export class ReceiptNotFoundError extends RadFedError {
     );
   }
 }
+
+/**
+ * `radfed audit verify` cannot recompute aggregates for this federation's update encoding (an HE
+ * preset this build does not know, or an encoding that differs from the one it folds).
+ */
+export class UnsupportedEncodingError extends RadFedError {
+  override name = 'UnsupportedEncodingError';
+  readonly kind = 'failed-precondition';
+}

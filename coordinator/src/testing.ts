@@ -4,7 +4,7 @@
  */
 export { PlaintextAggregator } from './aggregation/plaintext.js';
 export { PresetAggregators, singleAggregator } from './aggregation/registry.js';
-export { type AuditBenchOptions, type BenchHe, runAuditBench } from './bench/audit-bench.js';
+export * from './audit/index.js';
 export * from './blobs/index.js';
 export { AuditClient, writeAuditExport, writeProvExport } from './cli/audit-export.js';
 export { renderRound } from './cli/format.js';

@@ -17,14 +17,8 @@ import {
   startCoordinator,
   tlsFromPkiDir,
 } from '@radfed/coordinator';
-import {
-  AuditClient,
-  roundQueries,
-  runAuditBench,
-  runToEnd,
-  waitFor,
-  writeAuditExport,
-} from '@radfed/coordinator/testing';
+import { runAuditBench } from '@radfed/coordinator/bench';
+import { AuditClient, roundQueries, runToEnd, waitFor, writeAuditExport } from '@radfed/coordinator/testing';
 import {
   AuditServiceClient,
   channelCredentials,
@@ -629,6 +623,97 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
       }
       expect(before[0]!.previous_digest).toBe(GENESIS_DIGEST);
     }, 60_000);
+
+    it('a row whose payload is not JSON: the export still carries it as stored, and verify names it', async () => {
+      const row = await entryOf('update.accepted');
+      // What a damaged database row looks like: `Expected ':' after property name` to a JSON parser.
+      const damaged = row.payload.replace('":', '" ');
+      await sql.query('update ledger_entries set payload = $1 where federation_id = $2 and index = $3', [
+        damaged,
+        fedId,
+        row.index,
+      ]);
+      try {
+        const out = join(dir, 'damaged.ndjson');
+        const exported = await runToEnd(RADFED_BIN, [
+          'audit',
+          'export',
+          fedId,
+          '--out',
+          out,
+          '--coordinator',
+          address,
+          '--pki-dir',
+          pkiDir,
+        ]);
+        expect(exported.code, exported.out).toBe(0);
+        expect(exported.out).toContain(
+          `payload is not JSON were exported as stored, and verify will name them: #${row.index}.`,
+        );
+        const line = readFileSync(out, 'utf8')
+          .split('\n')
+          .find((l) => l.startsWith('{"type":"entry"') && JSON.parse(l).index === row.index);
+        expect(JSON.parse(line!).payload).toBe(damaged);
+        const verify = await runToEnd(RADFED_BIN, ['audit', 'verify', out]);
+        expect(verify.code, verify.out).toBe(1);
+        expect(verify.out).toContain(
+          `FAILED at entry #${row.index} (update.accepted): has a payload that is not JSON`,
+        );
+      } finally {
+        await sql.query('update ledger_entries set payload = $1 where federation_id = $2 and index = $3', [
+          row.payload,
+          fedId,
+          row.index,
+        ]);
+      }
+    });
+
+    describe('an export file edited by hand', () => {
+      const edited = async (edit: (lines: string[], entryAt: (index: number) => number) => void) => {
+        const path = join(dir, `edited-${++n}.ndjson`);
+        await writeAuditExport(auditor, fedId, path);
+        const lines = readFileSync(path, 'utf8').split('\n');
+        const entryAt = (index: number) =>
+          lines.findIndex((l) => l.startsWith('{"type":"entry"') && JSON.parse(l).index === index);
+        edit(lines, entryAt);
+        writeFileSync(path, lines.join('\n'));
+        return runToEnd(RADFED_BIN, ['audit', 'verify', path]);
+      };
+
+      it('one entry line deleted: exit 1, naming the missing entry', async () => {
+        const row = await entryOf('round.opened');
+        const res = await edited((lines, at) => lines.splice(at(row.index), 1));
+        expect(res.code, res.out).toBe(1);
+        expect(res.out).toContain(
+          `FAILED at entry #${row.index}: is missing: the chain jumps from #${row.index - 1} to #${row.index + 1}`,
+        );
+        expect(res.out).not.toMatch(/out of place/);
+      });
+
+      it('the last entry line deleted: exit 1, naming it', async () => {
+        const last = (await rows()).at(-1)!;
+        const res = await edited((lines, at) => lines.splice(at(last.index), 1));
+        expect(res.code, res.out).toBe(1);
+        // Named as missing (the revocation it recorded is then unaccounted for, at a lower index).
+        expect(res.out).toMatch(
+          new RegExp(`entry #${last.index}: is missing: the export ends at #${last.index - 1}`),
+        );
+      });
+
+      it('two entry lines swapped: a reordering of exactly those two entries', async () => {
+        const row = await entryOf('update.accepted');
+        const other = row.index + 2;
+        const res = await edited((lines, at) => {
+          const [i, j] = [at(row.index), at(other)];
+          [lines[i], lines[j]] = [lines[j]!, lines[i]!];
+        });
+        expect(res.code, res.out).toBe(1);
+        expect(res.out).toContain(
+          `FAILED at entry #${row.index} (update.accepted): is out of place: entries #${row.index} and #${other} are swapped in the export`,
+        );
+        expect(res.out).not.toMatch(/also/);
+      });
+    });
 
     it('after all that, the restored ledger verifies again', async () => {
       const res = await exportAndVerify();

@@ -27,8 +27,8 @@ import {
   type LedgerEntryRecord,
   parseSigningPublicKey,
 } from '@radfed/shared';
+import { provDocument } from '../audit/prov.js';
 import type { UpdateAcceptedPayload } from '../ledger/kinds.js';
-import { provDocument } from '../ledger/prov.js';
 
 /** HTTP/2 receive window of the audit client's connection and streams. */
 const FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
@@ -46,6 +46,8 @@ export interface ExportSummary {
   /** Updates the coordinator no longer holds (written as absent, with its reason). */
   absent: number;
   bytes: number;
+  /** Entries whose payload is not JSON: exported as stored, without the blobs they would name. */
+  unreadable: number[];
 }
 
 /** Typed, promise-based AuditService client for the export. */
@@ -203,6 +205,7 @@ export async function writeAuditExport(
     updates: 0,
     absent: 0,
     bytes: 0,
+    unreadable: [],
   };
   const write = async (record: ExportRecord) => {
     const line = exportLine(record);
@@ -240,8 +243,11 @@ export async function writeAuditExport(
       summary.entries++;
       const { federationId: _f, ...rest } = entry;
       await write({ type: 'entry', ...rest });
-      const payload = JSON.parse(entry.payload) as Record<string, unknown>;
-      if (entry.kind === 'update.accepted') {
+      const payload = parsePayload(entry.payload);
+      if (!payload) {
+        // Written as stored all the same: verify names the entry, which is the auditor's finding.
+        summary.unreadable.push(entry.index);
+      } else if (entry.kind === 'update.accepted') {
         const u = payload as unknown as UpdateAcceptedPayload;
         updates.push({ index: entry.index, roundId: u.roundId, digest: u.updateDigest });
       } else if (entry.kind === 'round.sealed') {
@@ -277,6 +283,16 @@ export async function writeAuditExport(
     await once(out, 'close');
   }
   return summary;
+}
+
+/** An entry's payload as an object, or undefined when the stored text is not a JSON object. */
+function parsePayload(payload: string): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(payload);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function encoded(got: { data: Buffer } | { absent: string }): { data: string } | { absent: string } {

@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AuditExportFormatError, parseSigningPublicKey } from '@radfed/shared';
+import { type VerifyReport, verifyAuditExport } from '../audit/verify.js';
 import { UsageError as AuditUsageError } from '../errors.js';
-import { type VerifyReport, verifyAuditExport } from '../ledger/verify.js';
 import { AuditClient, writeAuditExport, writeProvExport } from './audit-export.js';
 import { table } from './format.js';
 import { tlsFromPkiDir } from './operator-client.js';
@@ -91,6 +91,9 @@ export async function auditMain(argv: string[]): Promise<number> {
         process.stdout.write(
           `Exported ${s.federationName} (${s.federationId}): ${s.entries} ledger entries, ${s.updates} stored updates` +
             `${s.absent ? `, ${s.absent} no longer held` : ''}, ${(s.bytes / 2 ** 20).toFixed(1)} MiB to ${s.path}.\n` +
+            (s.unreadable.length > 0
+              ? `Note: entries whose payload is not JSON were exported as stored, and verify will name them: ${s.unreadable.map((i) => `#${i}`).join(', ')}.\n`
+              : '') +
             `Check it offline with: radfed audit verify ${s.path}\n`,
         );
         return 0;

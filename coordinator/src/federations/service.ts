@@ -13,8 +13,7 @@ import {
   TokenUsedError,
 } from '../errors.js';
 import { newId } from '../ids.js';
-import { ledgerUpdateEncoding } from '../ledger/audit-aggregator.js';
-import { hePresetHash } from '../ledger/he-preset.js';
+import { hePresetHash, ledgerUpdateEncoding } from '../ledger/he-preset.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { assertNever, canSiteTransition, type SiteState } from '../rounds/states.js';
 import type { Db, Executor } from '../store/client.js';

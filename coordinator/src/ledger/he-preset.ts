@@ -1,4 +1,5 @@
 import { hePreset, presetHash } from '@radfed/shared';
+import { updateEncoding } from '../aggregation/registry.js';
 
 /**
  * The hash of an HE preset that the ledger pins: the preset registry's own hash over every parameter
@@ -9,4 +10,9 @@ import { hePreset, presetHash } from '@radfed/shared';
  */
 export function hePresetHash(preset: string): string {
   return presetHash(hePreset(preset));
+}
+
+/** The update encoding a preset's federation takes, as the ledger pins it at creation. */
+export function ledgerUpdateEncoding(preset: string): string {
+  return updateEncoding(hePreset(preset));
 }

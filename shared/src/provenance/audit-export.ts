@@ -80,6 +80,21 @@ export type ExportBlob = z.infer<typeof blobSchema>;
 export type ExportEnd = z.infer<typeof endSchema>;
 export type ExportRecord = ExportHeader | ExportSite | ExportEntry | ExportBlob | ExportEnd;
 
+/** Options of {@link readAuditExport}. */
+export interface ReadAuditExportOptions {
+  /**
+   * Whether an end record whose counts differ from the records read is an error (default true). A
+   * verifier that names the entries added or deleted turns it off and compares the counts itself.
+   */
+  checkEndCounts?: boolean;
+  /**
+   * Hand a blob's base64 over as bytes (`dataBytes`) rather than as a string in `data`, wherever the
+   * line allows (see {@link parseLine}). The caller owns them: their ArrayBuffer holds nothing the
+   * reader uses again, so it may be moved to a worker thread.
+   */
+  blobDataAsBytes?: boolean;
+}
+
 const SCHEMAS = {
   header: headerSchema,
   site: siteSchema,
@@ -104,7 +119,12 @@ export function exportLine(record: ExportRecord): string {
  *
  * @throws AuditExportFormatError naming the line that is wrong, or when the file is cut short.
  */
-export async function* readAuditExport(path: string): AsyncGenerator<ExportRecord> {
+export async function* readAuditExport(
+  path: string,
+  options: ReadAuditExportOptions = {},
+): AsyncGenerator<ExportRecord & { dataBytes?: Uint8Array }> {
+  const checkEndCounts = options.checkEndCounts ?? true;
+  const asBytes = options.blobDataAsBytes ?? false;
   let line = 0;
   let entries = 0;
   let blobs = 0;
@@ -114,8 +134,9 @@ export async function* readAuditExport(path: string): AsyncGenerator<ExportRecor
     if (bytes.length === 0) continue;
     if (ended) throw new AuditExportFormatError(`line ${line}: records follow the end record`);
     let raw: unknown;
+    let dataBytes: Uint8Array | undefined;
     try {
-      raw = parseLine(bytes);
+      ({ raw, dataBytes } = parseLine(bytes, asBytes));
     } catch (cause) {
       throw new AuditExportFormatError(`line ${line} is not JSON; the export is damaged`, { cause });
     }
@@ -142,14 +163,14 @@ export async function* readAuditExport(path: string): AsyncGenerator<ExportRecor
     if (record.type === 'entry') entries++;
     if (record.type === 'blob') blobs++;
     if (record.type === 'end') {
-      if (record.entries !== entries || record.blobs !== blobs) {
+      if (checkEndCounts && (record.entries !== entries || record.blobs !== blobs)) {
         throw new AuditExportFormatError(
           `the end record counts ${record.entries} entries and ${record.blobs} blobs, but the file holds ${entries} and ${blobs}`,
         );
       }
       ended = true;
     }
-    yield record;
+    yield dataBytes ? { ...record, dataBytes } : record;
   }
   if (line === 0) throw new AuditExportFormatError(`${path} is empty`);
   if (!ended)
@@ -163,9 +184,10 @@ const QUOTE = 0x22;
 /**
  * One line as JSON. A blob line as {@link exportLine} writes it (data last) is split rather than
  * parsed whole: JSON.parse of the small head, and the base64 taken as it stands, which is valid JSON
- * string content exactly when it holds no quote or backslash (checked). Anything else is parsed whole.
+ * string content exactly when it holds no quote or backslash (checked), as a string in `data` or,
+ * with `asBytes`, a copy of its bytes. Anything else is parsed whole.
  */
-function parseLine(bytes: Buffer): unknown {
+function parseLine(bytes: Buffer, asBytes: boolean): { raw: unknown; dataBytes?: Uint8Array } {
   if (bytes.subarray(0, BLOB_PREFIX.length).equals(BLOB_PREFIX)) {
     const at = bytes.indexOf(DATA_KEY);
     const start = at + DATA_KEY.length;
@@ -178,10 +200,18 @@ function parseLine(bytes: Buffer): unknown {
       bytes.indexOf(0x5c, start) === -1
     ) {
       const head = JSON.parse(`${bytes.toString('utf8', 0, at)}}`) as Record<string, unknown>;
-      if (!Object.hasOwn(head, 'data')) return { ...head, data: bytes.toString('latin1', start, end) };
+      if (!Object.hasOwn(head, 'data')) {
+        if (asBytes) {
+          // A line assembled from several reads owns its memory: hand over a view rather than a copy.
+          const owned = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength;
+          const data = bytes.subarray(start, end);
+          return { raw: head, dataBytes: owned ? data : new Uint8Array(data) };
+        }
+        return { raw: { ...head, data: bytes.toString('latin1', start, end) } };
+      }
     }
   }
-  return JSON.parse(bytes.toString('utf8'));
+  return { raw: JSON.parse(bytes.toString('utf8')) };
 }
 
 /** The file's lines as bytes (without the newline or a CR before it), read in large chunks. */

@@ -12,6 +12,7 @@ export {
   type ExportRecord,
   type ExportSite,
   exportLine,
+  type ReadAuditExportOptions,
   readAuditExport,
 } from './audit-export.js';
 export {

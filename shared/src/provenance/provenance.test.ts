@@ -162,4 +162,19 @@ describe('audit export file', () => {
       read(exportLine(header) + exportLine({ type: 'end', entries: 2, blobs: 0 })),
     ).rejects.toThrow(/counts 2 entries/);
   });
+
+  it('on request, leaves the end counts to the caller and hands blob data over as bytes', async () => {
+    const path = join(dir, 'options.ndjson');
+    const end: ExportRecord = { type: 'end', entries: 2, blobs: 1 };
+    writeFileSync(path, [header, blob, end].map((r) => exportLine(r)).join(''));
+    const records = [];
+    for await (const r of readAuditExport(path, { checkEndCounts: false, blobDataAsBytes: true })) {
+      records.push(r);
+    }
+    expect(records.at(-1)).toEqual(end);
+    const read = records[1]!;
+    expect(read.type).toBe('blob');
+    expect('data' in read).toBe(false);
+    expect(Buffer.from(read.dataBytes!).toString('latin1')).toBe(Buffer.from('hello').toString('base64'));
+  });
 });

@@ -10,7 +10,7 @@ import {
   walkFragments,
 } from './dicom-reasons.js';
 import type { Volume } from './pixels.js';
-import { describeThrown, formatBytes } from './reasons.js';
+import { formatBytes } from './reasons.js';
 
 /** A parsed element, as daikon keeps it. */
 interface DaikonTag {

@@ -1,5 +1,5 @@
 import type { LedgerEntryRecord } from '@radfed/shared';
-import type { LedgerEntryKind, LedgerPayloads } from './kinds.js';
+import type { LedgerEntryKind, LedgerPayloads } from '../ledger/kinds.js';
 
 /** A W3C PROV-JSON document (https://www.w3.org/submissions/prov-json/). */
 export interface ProvDocument {
@@ -59,7 +59,9 @@ export function provDocument(
   for (const entry of entries) {
     const kind = entry.kind as LedgerEntryKind;
     const at = entry.createdAt;
-    const p = JSON.parse(entry.payload) as LedgerPayloads[LedgerEntryKind];
+    const p = parsed(entry.payload);
+    // A lineage view, not a proof: an entry it cannot read is left out (verify names it).
+    if (!p) continue;
     switch (kind) {
       case 'federation.created': {
         const c = p as LedgerPayloads['federation.created'];
@@ -221,4 +223,12 @@ export function provDocument(
     }
   }
   return doc;
+}
+
+function parsed(payload: string): LedgerPayloads[LedgerEntryKind] | undefined {
+  try {
+    return JSON.parse(payload) as LedgerPayloads[LedgerEntryKind];
+  } catch {
+    return undefined;
+  }
 }

@@ -4,9 +4,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { quietIpServerNameWarning } from '@radfed/shared';
-import { AuditClient, writeAuditExport } from '../cli/audit-export.js';
-import { tlsFromPkiDir } from '../cli/operator-client.js';
-import { verifyAuditExport } from '../ledger/verify.js';
+import { verifyAuditExport } from '../src/audit/verify.js';
+import { AuditClient, writeAuditExport } from '../src/cli/audit-export.js';
+import { tlsFromPkiDir } from '../src/cli/operator-client.js';
 
 quietIpServerNameWarning();
 
@@ -36,8 +36,11 @@ async function main(argv: string[]): Promise<void> {
   }
   const ms = performance.now() - started;
   // maxRSS is in KiB on Linux and macOS.
-  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(`${JSON.stringify({ step, ms, peakRssMiB, ...result })}\n`);
+  const usage = process.resourceUsage();
+  const peakRssMiB = usage.maxRSS / 1024;
+  // CPU of every thread of the process (HE and decoding workers included), in ms.
+  const cpuMs = (usage.userCPUTime + usage.systemCPUTime) / 1000;
+  process.stdout.write(`${JSON.stringify({ step, ms, cpuMs, peakRssMiB, ...result })}\n`);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,18 +1,18 @@
 /**
  * `pnpm bench:audit`: time and peak memory to export and to verify 1,000 sealed rounds of a 3-site
  * federation with every update retained, on the federation's own aggregator (see
- * coordinator/src/bench/audit-bench.ts for what is measured and how). It lives here, not in the
- * coordinator package, because an HE federation's updates must be encrypted with a secret key, which
- * the coordinator's code may never reach.
+ * audit-bench.ts for what is measured and how). It sits outside the coordinator's src/ because an HE
+ * federation's updates must be encrypted with a site's secret key, which production coordinator code
+ * may never reach (aggregation/public-only.test.ts checks src/ for that).
  *
  * Options: --rounds N (1000), --sites N (3), --preset NAME (the default HE preset; `plaintext` for
  * float64 FedAvg), --dir DIR (kept), --keep, --database-url URL (an empty PostgreSQL database;
  * default embedded PGlite).
  */
 import { parseArgs } from 'node:util';
-import { runAuditBench } from '@radfed/coordinator/testing';
 import { DEFAULT_HE_PRESET, hePreset, isEncrypted } from '@radfed/shared';
 import { SiteHe } from '@radfed/shared/he-site';
+import { runAuditBench } from './audit-bench.js';
 
 const { values } = parseArgs({
   options: {

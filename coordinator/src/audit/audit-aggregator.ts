@@ -3,21 +3,17 @@ import type { Aggregator } from '../aggregation/aggregator.js';
 import { EncryptedAggregator } from '../aggregation/encrypted.js';
 import { PlaintextAggregator } from '../aggregation/plaintext.js';
 import { updateEncoding } from '../aggregation/registry.js';
-import type { FederationCreatedPayload } from './kinds.js';
-
-/** Verification cannot recompute aggregates for this federation's update encoding. */
-export class UnsupportedEncodingError extends Error {
-  override name = 'UnsupportedEncodingError';
-}
-
-/** The update encoding a preset's federation takes, as the ledger pins it at creation. */
-export function ledgerUpdateEncoding(preset: string): string {
-  return updateEncoding(hePreset(preset));
-}
+import { UnsupportedEncodingError } from '../errors.js';
+import type { FederationCreatedPayload } from '../ledger/kinds.js';
 
 /** An aggregator for an audit, with whatever it holds (HE worker threads) to release afterwards. */
 export interface AuditAggregator {
   aggregator: Aggregator;
+  /**
+   * sum + updates[0] + updates[1] + ..., in that order (float64 sums are bit-exact only in ledger
+   * order); for ciphertexts in one pass that serialises the sum once, not once per update.
+   */
+  foldMany(sum: Uint8Array | undefined, updates: Uint8Array[], parameterCount: number): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -48,12 +44,24 @@ export function aggregatorForAudit(
       `the ledger pins encoding "${created.updateEncoding}" for preset "${created.hePreset}", but this build folds that preset as "${updateEncoding(preset)}"`,
     );
   }
-  if (!isEncrypted(preset)) return { aggregator: new PlaintextAggregator(), close: async () => {} };
+  if (!isEncrypted(preset)) {
+    const aggregator = new PlaintextAggregator();
+    return {
+      aggregator,
+      foldMany: async (sum, updates) =>
+        updates.reduce<Uint8Array | undefined>((s, u) => aggregator.fold(s, u), sum)!,
+      close: async () => {},
+    };
+  }
   if (!keyId) {
     throw new UnsupportedEncodingError(
       'the ledger records no published HE key bundle, so no key id pins what its ciphertexts are under',
     );
   }
   const sums = new CiphertextSum();
-  return { aggregator: new EncryptedAggregator(preset, keyId, sums), close: () => sums.close() };
+  return {
+    aggregator: new EncryptedAggregator(preset, keyId, sums),
+    foldMany: (sum, updates, parameterCount) => sums.foldMany(preset, sum, updates, parameterCount),
+    close: () => sums.close(),
+  };
 }

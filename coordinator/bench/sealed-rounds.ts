@@ -1,9 +1,15 @@
 /**
- * Writes sealed rounds straight into a coordinator's store for benchmarks: one transaction a round,
- * through the same store queries and ledger records as the round engine (so the ledger is exactly
- * what the engine would have written), and the federation's own aggregator for the sums. It skips
- * the engine's round-trips (ticks, per-update transactions, running-sum blobs), which is what makes
- * a thousand rounds take a minute rather than several.
+ * A bench-only writer (not production code; nothing under src/ imports it): writes sealed rounds
+ * straight into a coordinator's store, one transaction a round, for `pnpm bench:audit`.
+ *
+ * Every round state change goes through the engine's own checked transition
+ * ({@link RoundEngine.transition}: scheduled -> open -> sealing -> sealed, each persisted with its
+ * outbox event and ledger entry), and each update is recorded as the engine records it (participant
+ * row, `round.update_accepted` event, `update.accepted` entry with both signatures), so the store and
+ * the ledger are exactly what the engine would have written. What it skips is the engine's
+ * round-trips (ticks, a transaction and a running-sum blob per update): the sum is folded here with
+ * the federation's own aggregator, which is what makes a thousand rounds take a minute rather than
+ * several.
  */
 import {
   keyBundleStatement,
@@ -13,16 +19,18 @@ import {
   signedUpdateMessage,
   signUpdate,
 } from '@radfed/shared';
-import type { Aggregator } from '../aggregation/aggregator.js';
-import type { BlobStore } from '../blobs/types.js';
-import { newId } from '../ids.js';
-import type { Ledger } from '../ledger/ledger.js';
-import { recordAcceptedUpdate, recordRoundState } from '../ledger/round-records.js';
-import type { Db } from '../store/client.js';
-import type { FederationRow } from '../store/queries/federations.js';
-import * as federationQ from '../store/queries/federations.js';
-import * as keyQ from '../store/queries/keys.js';
-import * as roundQ from '../store/queries/rounds.js';
+import type { Aggregator } from '../src/aggregation/aggregator.js';
+import type { BlobStore } from '../src/blobs/types.js';
+import { newId } from '../src/ids.js';
+import type { Ledger } from '../src/ledger/ledger.js';
+import { recordAcceptedUpdate } from '../src/ledger/round-records.js';
+import type { RoundEngine } from '../src/rounds/engine.js';
+import type { Db } from '../src/store/client.js';
+import type { FederationRow } from '../src/store/queries/federations.js';
+import * as federationQ from '../src/store/queries/federations.js';
+import * as keyQ from '../src/store/queries/keys.js';
+import { emit } from '../src/store/queries/outbox.js';
+import * as roundQ from '../src/store/queries/rounds.js';
 
 export interface BenchSite {
   id: string;
@@ -35,6 +43,8 @@ export interface SealedRoundsOptions {
   db: Db;
   blobs: BlobStore;
   ledger: Ledger;
+  /** The engine whose transition every round state change goes through (never started here). */
+  engine: RoundEngine;
   aggregator: Aggregator;
   federation: FederationRow;
   sites: BenchSite[];
@@ -73,24 +83,22 @@ export async function writeSealedRound(o: SealedRoundsOptions): Promise<number> 
   const sumKey = `rounds/${roundId}/sum-${updates.length}`;
   await Promise.all([...updates.map((u) => o.blobs.put(u.key, u.bytes)), o.blobs.put(sumKey, sum!)]);
   const now = new Date();
+  const totalSamples = updates.reduce((a, u) => a + u.samples, 0);
   await o.db.transaction(async (tx) => {
-    const [opened] = await roundQ.insertRounds(tx, [
-      {
-        id: roundId,
-        federationId: fed.id,
-        number,
-        state: 'open',
-        modelVersion: version,
-        openedAt: now,
-        deadlineAt: new Date(now.getTime() + fed.roundDeadlineSeconds * 1000),
-      },
+    const [scheduled] = await roundQ.insertRounds(tx, [
+      { id: roundId, federationId: fed.id, number, state: 'scheduled' },
     ]);
+    await emit(tx, 'round.scheduled', { federationId: fed.id, roundId, number });
     await roundQ.insertParticipants(
       tx,
       roundId,
       o.sites.map((s) => s.id),
     );
-    await recordRoundState(o.ledger, tx, opened!);
+    const opened = await o.engine.transition(tx, scheduled!, 'open', {
+      modelVersion: version,
+      openedAt: now,
+      deadlineAt: new Date(now.getTime() + fed.roundDeadlineSeconds * 1000),
+    });
     for (const u of updates) {
       const metrics = { loss: 1 / number };
       const facts: SignedUpdateFacts = {
@@ -113,10 +121,17 @@ export async function writeSealedRound(o: SealedRoundsOptions): Promise<number> 
         updateKey: u.key,
         ...provenance,
       });
+      await emit(tx, 'round.update_accepted', {
+        federationId: fed.id,
+        roundId,
+        siteId: u.site.id,
+        sampleCount: u.samples,
+        digest: u.digest,
+      });
       await recordAcceptedUpdate(
         o.ledger,
         tx,
-        opened!,
+        opened,
         {
           siteId: u.site.id,
           modelVersion: version,
@@ -129,7 +144,11 @@ export async function writeSealedRound(o: SealedRoundsOptions): Promise<number> 
         o.aggregator.encoding,
       );
     }
-    const totalSamples = updates.reduce((a, u) => a + u.samples, 0);
+    const sealing = await o.engine.transition(tx, opened, 'sealing', {
+      aggregateKey: sumKey,
+      aggregateDigest: sha256Hex(sum!),
+      totalSamples,
+    });
     await federationQ.addModelVersion(tx, {
       federationId: fed.id,
       version: version + 1,
@@ -138,14 +157,10 @@ export async function writeSealedRound(o: SealedRoundsOptions): Promise<number> 
       totalSamples,
       roundId,
     });
-    const sealed = await roundQ.updateRoundState(tx, roundId, ['open'], 'sealed', {
-      aggregateKey: sumKey,
-      aggregateDigest: sha256Hex(sum!),
-      totalSamples,
+    await o.engine.transition(tx, sealing, 'sealed', {
       resultModelVersion: version + 1,
       closedAt: new Date(),
     });
-    await recordRoundState(o.ledger, tx, sealed!);
   });
   return number;
 }

@@ -10,9 +10,10 @@ import {
   verifyReceipt,
   verifyUpdateSignature,
 } from '@radfed/shared';
-import { hePresetHash } from './he-preset.js';
-import type { FederationCreatedPayload, LedgerEntryKind, LedgerPayloads } from './kinds.js';
-import { isLedgerEntryKind, PAYLOAD_SCHEMAS } from './payload-schemas.js';
+import { hePresetHash } from '../ledger/he-preset.js';
+import type { FederationCreatedPayload, LedgerEntryKind, LedgerPayloads } from '../ledger/kinds.js';
+import { isLedgerEntryKind, PAYLOAD_SCHEMAS } from '../ledger/payload-schemas.js';
+import { assertNever } from '../rounds/states.js';
 
 /** One thing that does not hold, pinned to the entry (or export record) that shows it. */
 export interface Finding {
@@ -51,6 +52,9 @@ export interface AuditedRound {
   /** Sites whose stored updates the retention policy deleted, with the entry that says so. */
   pruned: { index: number; siteIds: Set<string> } | undefined;
 }
+
+/** An entry's kind with its parsed payload, one member per kind. */
+type ParsedEntry = { [K in LedgerEntryKind]: { kind: K; payload: LedgerPayloads[K] } }[LedgerEntryKind];
 
 interface AuditedSite {
   index: number;
@@ -125,58 +129,41 @@ export class LedgerAudit {
       );
       return;
     }
-    this.dispatch(entry, entry.kind, parsed.data, fail);
+    this.dispatch(entry, { kind: entry.kind, payload: parsed.data } as ParsedEntry, fail);
   }
 
-  private dispatch<K extends LedgerEntryKind>(
-    entry: LedgerEntryRecord,
-    kind: K,
-    payload: LedgerPayloads[K],
-    fail: (message: string) => void,
-  ): void {
-    const p = payload as LedgerPayloads[LedgerEntryKind];
-    switch (kind) {
-      case 'federation.created': {
-        this.created(entry, p as LedgerPayloads['federation.created'], fail);
-        return;
-      }
-      case 'site.enrolled': {
-        this.enrolled(entry, p as LedgerPayloads['site.enrolled'], fail);
-        return;
-      }
-      case 'site.revoked': {
-        this.revoked(entry, p as LedgerPayloads['site.revoked'], fail);
-        return;
-      }
-      case 'key_bundle.published': {
-        this.keyBundle(entry, p as LedgerPayloads['key_bundle.published'], fail);
-        return;
-      }
-      case 'round.opened': {
-        this.opened(entry, p as LedgerPayloads['round.opened'], fail);
-        return;
-      }
-      case 'update.accepted': {
-        this.accepted(entry, p as LedgerPayloads['update.accepted'], fail);
-        return;
-      }
-      case 'round.sealed': {
-        this.sealed(entry, p as LedgerPayloads['round.sealed'], fail);
-        return;
-      }
+  private dispatch(entry: LedgerEntryRecord, e: ParsedEntry, fail: (message: string) => void): void {
+    switch (e.kind) {
+      case 'federation.created':
+        this.created(entry, e.payload, fail);
+        break;
+      case 'site.enrolled':
+        this.enrolled(entry, e.payload, fail);
+        break;
+      case 'site.revoked':
+        this.revoked(entry, e.payload, fail);
+        break;
+      case 'key_bundle.published':
+        this.keyBundle(entry, e.payload, fail);
+        break;
+      case 'round.opened':
+        this.opened(entry, e.payload, fail);
+        break;
+      case 'update.accepted':
+        this.accepted(entry, e.payload, fail);
+        break;
+      case 'round.sealed':
+        this.sealed(entry, e.payload, fail);
+        break;
       case 'round.failed':
-      case 'round.cancelled': {
-        this.closed(entry, kind, p as LedgerPayloads['round.failed'], fail);
-        return;
-      }
-      case 'round.updates_pruned': {
-        this.pruned(entry, p as LedgerPayloads['round.updates_pruned'], fail);
-        return;
-      }
-      default: {
-        fail('is of a kind this verifier does not know');
-        return;
-      }
+      case 'round.cancelled':
+        this.closed(entry, e.kind, e.payload, fail);
+        break;
+      case 'round.updates_pruned':
+        this.pruned(entry, e.payload, fail);
+        break;
+      default:
+        assertNever(e);
     }
   }
 

@@ -13,8 +13,9 @@ import {
   signUpdate,
 } from '@radfed/shared';
 import { describe, expect, it } from 'vitest';
-import { hePresetHash } from './he-preset.js';
-import type { LedgerEntryKind, LedgerPayloads } from './kinds.js';
+import { hePresetHash } from '../ledger/he-preset.js';
+import type { LedgerEntryKind, LedgerPayloads } from '../ledger/kinds.js';
+import { EntrySequence } from './entry-sequence.js';
 import { LedgerAudit } from './ledger-audit.js';
 import { provDocument } from './prov.js';
 
@@ -269,5 +270,107 @@ describe('ledger audit: the story the entries tell must hold', () => {
       'prov:generatedEntity': 'fed:model/v1',
       'prov:usedEntity': 'fed:update/1/a',
     });
+  });
+});
+
+/** Feeds `order` (indices into the chain, in file order) to a sequence; returns the findings. */
+function sequenced(chain: Chain, order: number[], head = chain.entries.length - 1): string[] {
+  const audit = new LedgerAudit('fd_1', coordinator.publicKeyRaw);
+  const sequence = new EntrySequence(audit, 'fd_1', coordinator.publicKeyRaw);
+  for (const i of order) sequence.take(chain.entries[i]!);
+  sequence.finish(head);
+  return messages(audit);
+}
+
+describe('entry sequence: what an export file does to the chain is named for what it is', () => {
+  const chain = () =>
+    new Chain()
+      .created()
+      .enrol('a')
+      .enrol('b')
+      .open(1, ['a', 'b'])
+      .accept(1, 'a')
+      .accept(1, 'b')
+      .seal(1, ['a', 'b'])
+      .open(2, ['a', 'b'])
+      .accept(2, 'a')
+      .accept(2, 'b');
+  const all = Array.from({ length: 10 }, (_, i) => i);
+  const without = (...gone: number[]) => all.filter((i) => !gone.includes(i));
+
+  it('passes the chain in order', () => {
+    expect(sequenced(chain(), all)).toEqual([]);
+  });
+
+  it('names two swapped entries as a reordering of exactly those two, and replays them in index order', () => {
+    expect(sequenced(chain(), [0, 1, 2, 5, 4, 3, 6, 7, 8, 9])).toEqual([
+      '#3 is out of place: entries #3 and #5 are swapped in the export (each stands where the other belongs)',
+    ]);
+    expect(sequenced(chain(), [0, 1, 2, 3, 5, 4, 6, 7, 8, 9])).toEqual([
+      '#4 is out of place: entries #4 and #5 are swapped in the export (each stands where the other belongs)',
+    ]);
+  });
+
+  it('names an entry moved further as a reordering of the entries it passed', () => {
+    expect(sequenced(chain(), [0, 1, 2, 4, 5, 6, 3, 7, 8, 9])).toEqual([
+      '#3 is out of place: the export reorders entries #3, #4, #5, #6, which must stand in index order',
+    ]);
+  });
+
+  it('names a deleted entry as missing, not as a reordering of those after it', () => {
+    const findings = sequenced(chain(), without(4));
+    expect(findings[0]).toBe('#4 is missing: the chain jumps from #3 to #5, so entries were deleted');
+    expect(findings.join('\n')).not.toMatch(/out of place|link/);
+    expect(sequenced(chain(), without(9))).toEqual([
+      '#9 is missing: the export ends at #8, but the coordinator reported its head at #9',
+    ]);
+    expect(sequenced(chain(), without(8, 9))).toEqual([
+      '#8 is missing, as is the entry after it: the export ends at #7, but the coordinator reported its head at #9',
+    ]);
+  });
+
+  it('tells a deletion and a swap apart in one file', () => {
+    const findings = sequenced(chain(), [0, 1, 2, 3, 5, 4, 6, 7, 9]);
+    expect(findings).toContain(
+      '#4 is out of place: entries #4 and #5 are swapped in the export (each stands where the other belongs)',
+    );
+    expect(findings).toContain('#8 is missing: the chain jumps from #7 to #9, so entries were deleted');
+  });
+
+  it('copes with a forged index far past the head', () => {
+    const c = chain();
+    c.entries[9] = { ...c.entries[9]!, index: 1e9 };
+    const findings = sequenced(c, all, 9);
+    expect(findings).toContain(
+      '#9 is missing: the chain jumps from #8 to #1000000000, so entries were deleted',
+    );
+    expect(findings.some((f) => f.startsWith('#1000000000 does not match its digest'))).toBe(true);
+    expect(findings).toContain(
+      '#undefined the export holds entries up to #1000000000, past the head (#9) the coordinator reported when it began',
+    );
+  });
+
+  it('names an entry that appears twice', () => {
+    expect(sequenced(chain(), [0, 1, 2, 3, 3, 4, 5, 6, 7, 8, 9])).toEqual([
+      '#3 appears more than once in the export',
+    ]);
+  });
+
+  it('names an entry whose stored payload is not JSON, signed or not, and goes on', () => {
+    const broken = new Chain().created().enrol('a');
+    broken.add('site.enrolled', {} as never);
+    const e = broken.entries[2]!;
+    // A coordinator that stored bytes that are not JSON, digested and signed as stored.
+    const unsigned = { ...e, payload: '{"siteId" "b"}' };
+    const digest = ledgerEntryDigest(unsigned);
+    broken.entries[2] = {
+      ...unsigned,
+      digest,
+      signature: signLedgerDigest(coordinator.privateKeyPem, digest),
+    };
+    broken.enrol('b');
+    const findings = sequenced(broken, [0, 1, 2, 3]);
+    expect(findings[0]).toBe('#2 has a payload that is not JSON');
+    expect(findings.filter((f) => !f.startsWith('#2 '))).toEqual([]);
   });
 });
