@@ -27,3 +27,11 @@ export class ModelTransferError extends Error {
 export class TaskDeclinedError extends Error {
   override name = 'TaskDeclinedError';
 }
+
+/**
+ * `radfed-agent backend install native` could not build the native backend: the message says why
+ * and what to do; nothing is left installed by the failed attempt.
+ */
+export class NativeInstallError extends Error {
+  override name = 'NativeInstallError';
+}
