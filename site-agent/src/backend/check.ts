@@ -6,7 +6,8 @@ import type { BackendId } from '../training/backend.js';
 export const RESULT_PREFIX = 'radfed-known-answer ';
 
 export interface CheckResult {
-  id: BackendId;
+  /** The backend checked (for `auto`, the one selected; `auto` when none could be). */
+  id: BackendId | 'auto';
   passed: boolean;
   /** Why it failed or is unavailable (empty when it passed). */
   reason: string;
@@ -15,15 +16,21 @@ export interface CheckResult {
   firstMs?: number;
   /** The known-answer step again, warm, in ms. */
   warmMs?: number;
+  /** For `auto`: the candidates passed over before `id`, and why. */
+  skipped?: { id: BackendId; reason: string }[];
 }
 
 const CHILD = fileURLToPath(new URL('./check-child.mjs', import.meta.url));
 
 /**
- * The known-answer result of backend `id`, with `backendsHome` as the agent's backends folder.
+ * The known-answer result of backend `id` (`auto`: whichever the agent's order selects), with `backendsHome` as the agent's backends folder.
  * Never throws: a child that crashes or hangs (killed after `timeoutMs`) is a failed check.
  */
-export function checkBackend(id: BackendId, backendsHome: string, timeoutMs = 120_000): Promise<CheckResult> {
+export function checkBackend(
+  id: BackendId | 'auto',
+  backendsHome: string,
+  timeoutMs = 120_000,
+): Promise<CheckResult> {
   return new Promise((resolve) => {
     const env: NodeJS.ProcessEnv = { ...process.env, RADFED_BACKENDS_DIR: backendsHome };
     delete env.RADFED_TFJS_BACKEND;

@@ -79,7 +79,7 @@ async function status(home: string, json: boolean): Promise<number> {
       }
     }
     const row: StatusRow = { id: candidate.id, installed, ...(where !== undefined ? { where } : {}) };
-    rows.push(installed ? { ...row, ...(await checkBackend(candidate.id, home)) } : row);
+    rows.push(installed ? { ...row, ...(await checkBackend(candidate.id, home)), id: candidate.id } : row);
   }
   const forced = process.env.RADFED_TFJS_BACKEND;
   const chosen = rows.find((r) => r.passed && (forced === undefined || forced === '' || r.id === forced));
