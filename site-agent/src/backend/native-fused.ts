@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 interface NodeBackend {
   binding: Record<string, number>;
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], outputs: number): tf.Tensor[];
+  executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.Tensor[]): tf.Tensor;
 }
 interface OpAttr {
   name: string;
@@ -78,7 +79,8 @@ export function nativeBatchNormReluTraining(
           tf.Tensor,
           tf.Tensor,
         ];
-        const upstream = dy.mul(tf.step(out));
+        // One ReluGrad op: tfjs-node's tf.step is a composite of five ops over the activation.
+        const upstream = backend.executeSingleOutput('ReluGrad', [type('T')], [dy, out]);
         const [dx, dGamma, dBeta] = backend.executeMultipleOutputs(
           'FusedBatchNormGradV3',
           common,
