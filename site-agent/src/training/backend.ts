@@ -34,7 +34,7 @@ export interface SelectedBackend {
   skipped: { id: BackendId; reason: string }[];
   /** Why this one trains, for the log: forced, or the first in order to load and pass its check. */
   reason: string;
-  /** Milliseconds its known-answer check took (first run: includes kernel set-up). */
+  /** Milliseconds to load, initialise and check it (a first run: includes kernel set-up). */
   knownAnswerMs: number;
 }
 
