@@ -78,3 +78,11 @@ export class UsageError extends RadFedError {
 export class AgentConfigError extends RadFedError {
   override name = 'AgentConfigError';
 }
+
+/**
+ * `radfed-agent backend install native` could not build the native backend: the message says why
+ * and what to do; nothing is left installed by the failed attempt.
+ */
+export class NativeInstallError extends RadFedError {
+  override name = 'NativeInstallError';
+}

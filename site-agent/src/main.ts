@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { RpcError } from '@radfed/proto';
 import { type CliFailure, createLogger, quietIpServerNameWarning, runCli } from '@radfed/shared';
 import { SiteHe } from '@radfed/shared/he-site';
+import { BACKEND_USAGE, backendCommand } from './backend/command.js';
 import { loadAgentConfig } from './config/config.js';
 import { type IngestReport, loadDataset } from './data/index.js';
 import { AGENT_VERSION, enrol } from './enrol/enrol.js';
@@ -42,7 +43,7 @@ Commands:
   receipts verify --export FILE [--coordinator-key KEY] [--state-dir DIR] [--json]
         check, offline, that every receipt this site holds is in an audit export's ledger
         (\`radfed audit export\`) exactly as the site submitted it
-
+${BACKEND_USAGE}
 Options (anywhere on the line):
   --state-dir DIR   keys and enrolment (RADFED_AGENT_STATE, default .radfed/agent)
   --log-level L     debug|info|warn|error (RADFED_LOG_LEVEL, default info)
@@ -54,6 +55,7 @@ RADFED_HE_THREADS (HE worker threads, default the cores available up to 8).
 `;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'backend') return backendCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -131,6 +133,7 @@ async function main(argv: string[]): Promise<number> {
     const workers = backend.id === 'wasm' ? (config.trainWorkers ?? defaultWorkers()) : 1;
     log.info(`training backend: ${backend.id}, ${backend.detail}; ${workers} training worker(s)`, {
       skipped: backend.skipped.map((s) => `${s.id}: ${s.reason}`).join('; '),
+      why: backend.reason,
     });
     const client = new SiteClient(id.coordinator, {
       caCertPem: id.caCertPem,

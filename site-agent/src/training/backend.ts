@@ -1,18 +1,25 @@
 import { totalmem } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import type { ModelSpec } from '@radfed/shared';
 import * as tf from '@tensorflow/tfjs';
+import { describeNative, nativeDir, nativeEntry, readNativeManifest } from '../backend/native-home.js';
 import { BackendCheckError } from '../errors.js';
 import { knownAnswerProblems } from './known-answer.js';
 
 /** Where a backend comes from, fastest first: the order {@link selectBackend} tries them in. */
 export const BACKEND_CANDIDATES = [
   { id: 'tfjs-node-gpu', module: '@tensorflow/tfjs-node-gpu', backend: 'tensorflow' },
+  // Built by `radfed-agent backend install native` in the agent's backends folder (native-home.ts).
+  { id: 'native', module: 'native', backend: 'tensorflow' },
   { id: 'tfjs-node', module: '@tensorflow/tfjs-node', backend: 'tensorflow' },
   { id: 'wasm', module: '@tensorflow/tfjs-backend-wasm', backend: 'wasm' },
   { id: 'cpu', module: undefined, backend: 'cpu' },
 ] as const;
 
-/** A candidate's id: `tfjs-node-gpu`, `tfjs-node`, `wasm` or `cpu` (pure JavaScript). */
+/**
+ * A candidate's id: `tfjs-node-gpu`, `native` (tfjs-node built on the TensorFlow wheel by
+ * `radfed-agent backend install native`), `tfjs-node`, `wasm` or `cpu` (pure JavaScript).
+ */
 export type BackendId = (typeof BACKEND_CANDIDATES)[number]['id'];
 
 /** The tfjs backend in use. */
@@ -25,6 +32,10 @@ export interface SelectedBackend {
   detail: string;
   /** Candidates tried before this one and why each was passed over. */
   skipped: { id: BackendId; reason: string }[];
+  /** Why this one trains, for the log: forced, or the first in order to load and pass its check. */
+  reason: string;
+  /** Milliseconds to load, initialise and check it (a first run: includes kernel set-up). */
+  knownAnswerMs: number;
 }
 
 export interface SelectBackendOptions {
@@ -57,13 +68,20 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const skipped: { id: BackendId; reason: string }[] = [];
   for (const candidate of BACKEND_CANDIDATES) {
     if (only !== undefined && candidate.id !== only) continue;
+    const started = performance.now();
     const reason = await tryCandidate(candidate);
     if (reason === undefined) {
+      const knownAnswerMs = Math.round(performance.now() - started);
       selected = {
         id: candidate.id,
         name: tf.getBackend(),
         detail: await describe(candidate.id),
         skipped,
+        reason:
+          only !== undefined
+            ? `chosen by ${options.only !== undefined ? 'the caller' : 'RADFED_TFJS_BACKEND'}; passed its known-answer check`
+            : `the first of ${BACKEND_CANDIDATES.map((c) => c.id).join(', ')} to load and pass its known-answer check`,
+        knownAnswerMs,
       };
       return selected;
     }
@@ -90,7 +108,15 @@ async function tryCandidate(candidate: (typeof BACKEND_CANDIDATES)[number]): Pro
   if (candidate.module !== undefined) {
     try {
       // A variable specifier keeps bundlers and tsc from requiring the optional native packages.
-      const specifier: string = candidate.module;
+      let specifier: string = candidate.module;
+      if (candidate.id === 'native') {
+        const entry = nativeEntry();
+        if (entry === undefined)
+          return `not installed (run \`radfed-agent backend install native\`; looked in ${nativeDir()})`;
+        specifier = pathToFileURL(entry).href;
+      }
+      // TensorFlow's C++ start-up banner (oneDNN, CPU features) is noise in the agent's log.
+      if (candidate.backend === 'tensorflow') process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
       await import(specifier);
     } catch (thrown) {
       const code = (thrown as { code?: string }).code;
@@ -119,6 +145,10 @@ async function describe(id: BackendId): Promise<string> {
     return `WASM (${simd ? 'SIMD' : 'no SIMD'}, single-threaded; one worker per core for training)`;
   }
   if (id === 'cpu') return 'plain JavaScript (slow: install nothing else only if WASM is unavailable)';
+  if (id === 'native') {
+    const manifest = readNativeManifest();
+    return manifest === undefined ? 'TensorFlow C library (native)' : describeNative(manifest);
+  }
   return id === 'tfjs-node-gpu'
     ? 'TensorFlow C library with CUDA'
     : 'TensorFlow C library (CPU, multi-threaded)';

@@ -10,6 +10,7 @@ import {
   type ModelSpec,
 } from '@radfed/shared';
 import * as tf from '@tensorflow/tfjs';
+import { nativeBatchNormReluTraining } from '../backend/native-fused.js';
 import { TrainingInputError } from '../errors.js';
 import { augmentView, patchMask, Rng } from './augment.js';
 import { deriveSeed } from './random.js';
@@ -391,6 +392,9 @@ export function batchNormReluTraining(
   gamma: tf.Tensor1D,
   beta: tf.Tensor1D,
 ): [tf.Tensor4D, Float32Array, Float32Array] {
+  // On the native backend, TensorFlow's own fused kernels (native-fused.ts).
+  const fused = nativeBatchNormReluTraining(x, gamma, beta, BN_EPSILON);
+  if (fused !== undefined) return fused;
   const shape = x.shape;
   const channels = shape[3];
   const count = shape[0] * shape[1] * shape[2];
