@@ -43,8 +43,8 @@ export class FederationNotFoundError extends RadfedError {
 export class FederationExistsError extends RadfedError {
   override name = 'FederationExistsError';
   readonly kind = 'already-exists';
-  constructor(name: string) {
-    super(`A federation named "${name}" already exists; choose another name.`);
+  constructor(name: string, options?: { cause?: unknown }) {
+    super(`A federation named "${name}" already exists; choose another name.`, options);
   }
 }
 
@@ -298,4 +298,15 @@ export class UploadStalledError extends RadfedError {
 export class ConcurrentChangeError extends RadfedError {
   override name = 'ConcurrentChangeError';
   readonly kind = 'aborted';
+}
+
+export class SiteNameTakenError extends RadfedError {
+  override name = 'SiteNameTakenError';
+  readonly kind = 'already-exists';
+  constructor(siteName: string, options?: { cause?: unknown }) {
+    super(
+      `A site named "${siteName}" has already enrolled with another invite for that name; ask your operator for an invite under a different name.`,
+      options,
+    );
+  }
 }
