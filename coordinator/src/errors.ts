@@ -51,8 +51,8 @@ export class FederationNotFoundError extends RadFedError {
 export class FederationExistsError extends RadFedError {
   override name = 'FederationExistsError';
   readonly kind = 'already-exists';
-  constructor(name: string) {
-    super(`A federation named "${name}" already exists; choose another name.`);
+  constructor(name: string, options?: { cause?: unknown }) {
+    super(`A federation named "${name}" already exists; choose another name.`, options);
   }
 }
 
@@ -367,4 +367,15 @@ export class ReceiptNotFoundError extends RadFedError {
 export class UnsupportedEncodingError extends RadFedError {
   override name = 'UnsupportedEncodingError';
   readonly kind = 'failed-precondition';
+}
+
+export class SiteNameTakenError extends RadFedError {
+  override name = 'SiteNameTakenError';
+  readonly kind = 'already-exists';
+  constructor(siteName: string, options?: { cause?: unknown }) {
+    super(
+      `A site named "${siteName}" has already enrolled with another invite for that name; ask your operator for an invite under a different name.`,
+      options,
+    );
+  }
 }

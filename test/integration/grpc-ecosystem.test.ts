@@ -3,6 +3,7 @@
  * client certificate, server reflection lists the RadFed services, and health flips to
  * NOT_SERVING while the coordinator drains.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,8 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const require = createRequire(import.meta.url);
+/** The buf CLI from npm (@bufbuild/buf, a dev dependency of the proto package). */
+const BUF = join(import.meta.dirname, '../../proto/node_modules/.bin/buf');
 const reflectionProto = join(
   dirname(require.resolve('@grpc/reflection/package.json')),
   'build/proto/grpc/reflection/v1/reflection.proto',
@@ -50,12 +53,14 @@ describe('gRPC ecosystem: health and reflection', () => {
   let coord: Coordinator;
   let creds: grpc.ChannelCredentials;
   let address: string;
+  let pkiDir: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'radfed-eco-'));
     const config = loadCoordinatorConfig({ dataDir: dir, port: 0 }, {});
     coord = await startCoordinator(config, silentLogger);
     address = `127.0.0.1:${coord.port}`;
+    pkiDir = config.pkiDir;
     creds = channelCredentials({ caCertPem: tlsFromPkiDir(config.pkiDir).caCertPem });
   });
 
@@ -107,5 +112,49 @@ describe('gRPC ecosystem: health and reflection', () => {
     });
     expect(Buffer.concat(file).toString('latin1')).toContain('CreateFederation');
     client.close();
+  });
+
+  it('buf curl calls OperatorService and health through reflection alone, with no .proto files', async () => {
+    // Run from an empty directory so buf can find no schema but the server's.
+    const cwd = mkdtempSync(join(tmpdir(), 'radfed-buf-'));
+    const curl = (path: string, body: object, withCert: boolean) =>
+      new Promise<unknown>((resolve, reject) =>
+        execFile(
+          BUF,
+          [
+            'curl',
+            '--protocol',
+            'grpc',
+            '--cacert',
+            join(pkiDir, 'ca.crt'),
+            ...(withCert
+              ? ['--cert', join(pkiDir, 'operator.crt'), '--key', join(pkiDir, 'operator.key')]
+              : []),
+            '-d',
+            JSON.stringify(body),
+            `https://localhost:${coord.port}${path}`,
+          ],
+          { cwd },
+          (err, stdout, stderr) =>
+            err ? reject(new Error(`buf curl ${path}: ${stderr}`)) : resolve(JSON.parse(stdout)),
+        ),
+      );
+    try {
+      expect(await curl('/grpc.health.v1.Health/Check', {}, false)).toEqual({ status: 'SERVING' });
+      const created = (await curl(
+        '/radfed.v1.OperatorService/CreateFederation',
+        { name: 'via-buf' },
+        true,
+      )) as {
+        federation: { name: string; modelSpec: { architecture: string } };
+      };
+      expect(created.federation).toMatchObject({ name: 'via-buf', modelSpec: { architecture: 'conv4' } });
+      const listed = (await curl('/radfed.v1.OperatorService/ListFederations', {}, true)) as {
+        federations: { name: string }[];
+      };
+      expect(listed.federations.map((f) => f.name)).toContain('via-buf');
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 });

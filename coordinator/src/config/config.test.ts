@@ -71,4 +71,22 @@ describe('coordinator configuration', () => {
     });
     expect(() => loadCoordinatorConfig({}, { RADFED_TICK_MS: '1' })).toThrow(/tickMs/);
   });
+
+  it('has transport limits with defaults, settable from file and environment', () => {
+    expect(loadCoordinatorConfig({}, {})).toMatchObject({
+      handshakeTimeoutSeconds: 10,
+      keepaliveSeconds: 30,
+      keepaliveTimeoutSeconds: 10,
+      idleConnectionSeconds: 300,
+      maxConnections: 1000,
+      maxConcurrentStreams: 100,
+      uploadInactivitySeconds: 60,
+    });
+    const cfg = file('limits.json', JSON.stringify({ maxConnections: 50, handshakeTimeoutSeconds: 2 }));
+    const c = loadCoordinatorConfig({ config: cfg }, { RADFED_UPLOAD_INACTIVITY_SECONDS: '0.5' });
+    expect(c).toMatchObject({ maxConnections: 50, handshakeTimeoutSeconds: 2, uploadInactivitySeconds: 0.5 });
+    expect(() => loadCoordinatorConfig({}, { RADFED_MAX_CONCURRENT_STREAMS: '0' })).toThrow(
+      /maxConcurrentStreams/,
+    );
+  });
 });

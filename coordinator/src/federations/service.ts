@@ -8,6 +8,7 @@ import {
   InvalidCsrRequestError,
   InvalidRequestError,
   InvalidTokenError,
+  SiteNameTakenError,
   SiteNotFoundError,
   TokenExpiredError,
   TokenUsedError,
@@ -22,6 +23,7 @@ import * as federationQ from '../store/queries/federations.js';
 import { emit } from '../store/queries/outbox.js';
 import type { SiteRow } from '../store/queries/sites.js';
 import * as siteQ from '../store/queries/sites.js';
+import { onUniqueViolation, UNIQUE } from '../store/unique-violation.js';
 import { type FederationSpec, federationHe, parseFederationSpec } from './spec.js';
 
 export interface CertificateAuthority {
@@ -67,7 +69,7 @@ export class FederationService {
     const spec = parseFederationSpec(input);
     const { parameterCount, ...stored } = spec;
     const updateEncoding = ledgerUpdateEncoding(spec.hePreset);
-    const row = await this.db.transaction(async (tx) => {
+    const creating = this.db.transaction(async (tx) => {
       if (await federationQ.getFederationByName(tx, spec.name)) throw new FederationExistsError(spec.name);
       const created = await federationQ.insertFederation(tx, {
         id: newId('fd'),
@@ -94,6 +96,10 @@ export class FederationService {
       });
       return created;
     });
+    // A concurrent call with the same name may pass the check first: the unique index decides.
+    const row = await creating.catch(
+      onUniqueViolation(UNIQUE.federationName, (cause) => new FederationExistsError(spec.name, { cause })),
+    );
     this.onCommit();
     return row;
   }
@@ -163,7 +169,7 @@ export class FederationService {
       }
       throw err;
     }
-    const result = await this.db.transaction(async (tx) => {
+    const enrolling = this.db.transaction(async (tx) => {
       if (!(await siteQ.consumeToken(tx, tokenHash, siteId, this.now()))) throw new TokenUsedError();
       const federation = (await federationQ.getFederation(tx, token.federationId))!;
       // maxSites bounds every HE sum (the quantisation headroom was sized for it): never exceed it.
@@ -192,6 +198,10 @@ export class FederationService {
       });
       return { site, federation, certificatePem };
     });
+    // Another invite for the same name was used first; the rollback leaves this token unused.
+    const result = await enrolling.catch(
+      onUniqueViolation(UNIQUE.siteName, (cause) => new SiteNameTakenError(token.siteName, { cause })),
+    );
     this.onCommit();
     return result;
   }

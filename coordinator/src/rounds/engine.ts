@@ -6,6 +6,7 @@ import type { BlobStore } from '../blobs/types.js';
 import {
   AlreadyAnsweredError,
   BlobNotFoundError,
+  ConcurrentChangeError,
   FederationNotFoundError,
   IllegalTransitionError,
   InvalidRequestError,
@@ -25,6 +26,7 @@ import { emit } from '../store/queries/outbox.js';
 import type { ParticipantRow, RoundRow } from '../store/queries/rounds.js';
 import * as roundQ from '../store/queries/rounds.js';
 import * as siteQ from '../store/queries/sites.js';
+import { onUniqueViolation, UNIQUE } from '../store/unique-violation.js';
 import { admitUpdate } from './admission.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { assertNever, canTransition, type RoundState } from './states.js';
@@ -150,7 +152,7 @@ export class RoundEngine {
     if (!Number.isInteger(count) || count < 1 || count > 1000) {
       throw new InvalidRequestError('Schedule between 1 and 1000 rounds at a time.');
     }
-    const rows = await this.locks.run(federationId, () =>
+    const scheduling = this.locks.run(federationId, () =>
       this.db.transaction(async (tx) => {
         const fed = await federationQ.getFederation(tx, federationId);
         if (!fed) throw new FederationNotFoundError(federationId);
@@ -168,6 +170,17 @@ export class RoundEngine {
           await emit(tx, 'round.scheduled', { federationId, roundId: r.id, number: r.number });
         return created;
       }),
+    );
+    // The lock is per process: another replica may number rounds of this federation at the same moment.
+    const rows = await scheduling.catch(
+      onUniqueViolation(
+        UNIQUE.roundNumber,
+        (cause) =>
+          new ConcurrentChangeError(
+            'Another request scheduled rounds of this federation at the same moment; list them with `radfed rounds list` and schedule again if more are needed.',
+            { cause },
+          ),
+      ),
     );
     this.committed();
     this.kick();
@@ -453,7 +466,11 @@ export class RoundEngine {
       throw new IllegalTransitionError(`round ${round.number} cannot go from ${round.state} to ${to}`);
     }
     const row = await roundQ.updateRoundState(tx, round.id, [round.state], to, patch);
-    if (!row) throw new IllegalTransitionError(`round ${round.number} changed state concurrently`);
+    if (!row) {
+      throw new ConcurrentChangeError(
+        `Round ${round.number} changed state while this request ran; check it with \`radfed rounds list\` and retry if the request still applies.`,
+      );
+    }
     await this.emitFor(tx, row);
     await this.recordFor(tx, row);
     return row;

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import type { Logger } from '@radfed/shared';
 import { type ErrorKind, RadFedError } from '../errors.js';
+import { uniqueViolation } from '../store/unique-violation.js';
 
 const CODES: Record<Exclude<ErrorKind, 'internal'>, status> = {
   'invalid-argument': status.INVALID_ARGUMENT,
@@ -31,6 +32,15 @@ export interface StatusObject {
 export function toStatus(err: unknown, log: Logger, method: string): StatusObject {
   if (err instanceof RadFedError && err.kind !== 'internal') {
     return { code: CODES[err.kind], details: err.message };
+  }
+  const constraint = uniqueViolation(err);
+  if (constraint !== undefined) {
+    // A write raced another one that no domain code anticipated: safe to retry, not an internal fault.
+    log.warn('write lost a race on a unique constraint', { method, constraint });
+    return {
+      code: status.ABORTED,
+      details: 'This request collided with a concurrent change to the same record; retry it.',
+    };
   }
   const incident = randomBytes(4).toString('hex');
   log.error('internal error', {
