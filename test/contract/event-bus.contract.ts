@@ -9,8 +9,7 @@ import {
   type NatsEventBusOptions,
 } from '@radfed/coordinator/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-
-export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+import { NATS_URL } from '../support/services.js';
 
 /** A stream and subject prefix of its own, so concurrent suites and runs never see each other. */
 export function isolatedNatsNames(): { stream: string; subjectPrefix: string } {

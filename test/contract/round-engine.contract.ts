@@ -1,8 +1,9 @@
 /**
  * The round engine's contract over the store: one suite, run against PGlite and PostgreSQL. It
- * drives the real RoundEngine and FederationService over a real database and blob directory (one of
- * each per test, so no test depends on another) and moves the clock itself. The last test kills a
- * process mid-federation with SIGKILL and reopens what it left.
+ * drives the real RoundEngine and FederationService over a real database and blob directory and
+ * moves the clock itself. No test depends on another: each makes its own federation and clock, and
+ * the crash test, which kills a process mid-federation with SIGKILL and reopens what it left, gets a
+ * database of its own.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
