@@ -63,8 +63,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     onError: (err) => log.warn('outbox relay pass failed; will retry', { err: err as Error }),
   });
   const poke = () => relay.poke();
-  // Plaintext or encrypted per federation; encrypted folds run on HE worker threads (RADFED_HE_THREADS).
-  const aggregators = new PresetAggregators(database.db);
+  // Plaintext or encrypted per federation; encrypted folds run on HE worker threads (config heThreads).
+  const aggregators = new PresetAggregators(database.db, { threads: config.heThreads });
   const engine = new RoundEngine({
     db: database.db,
     blobs,

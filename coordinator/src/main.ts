@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createLogger, exitWhenFlushed, initDevPki, quietIpServerNameWarning, runCli } from '@radfed/shared';
 import { startCoordinator } from './app.js';
-import { loadCoordinatorConfig } from './config/config.js';
+import { coordinatorConfigSchema, loadCoordinatorConfig } from './config/config.js';
 import { ConfigError, UsageError } from './errors.js';
 
 quietIpServerNameWarning();
@@ -36,29 +36,34 @@ Options (each also settable in a JSON --config file or by environment variable):
   --ciphertext-retention-rounds N
                            keep stored updates of the N latest closed rounds per federation, delete
                            older ones (RADFED_CIPHERTEXT_RETENTION_ROUNDS, default 0 = keep all)
+  --he-threads N           HE worker threads for folds (RADFED_HE_THREADS, default the cores, at most 8)
+Transport limits:
+  --handshake-timeout-seconds N   TLS handshake, then HTTP/2 preface, each (default 10)
+  --keepalive-seconds N           between HTTP/2 keepalive pings (default 30)
+  --keepalive-timeout-seconds N   a ping may go unanswered this long (default 10)
+  --idle-connection-seconds N     a connection with no call is closed after (default 300)
+  --max-connections N             open connections at once (default 1000)
+  --max-concurrent-streams N      calls in flight on one connection (default 100)
+  --upload-inactivity-seconds N   a silent upload fails with DEADLINE_EXCEEDED, bytes kept (default 60)
+  (environment: RADFED_ and the setting in capitals, e.g. RADFED_MAX_CONNECTIONS)
 `;
+
+/** Every setting but `hosts` (flag `--san`) is a flag of its own: `tickMs` is `--tick-ms`. */
+const SETTING_KEYS = Object.keys(coordinatorConfigSchema.shape).filter((key) => key !== 'hosts');
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const SETTING_FLAGS = Object.fromEntries(
+  SETTING_KEYS.map((key) => [kebab(key), { type: 'string' as const }]),
+);
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
+      ...SETTING_FLAGS,
       config: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'data-dir': { type: 'string' },
-      'database-url': { type: 'string' },
-      'nats-url': { type: 'string' },
-      'nats-stream': { type: 'string' },
-      'pki-dir': { type: 'string' },
-      'max-message-bytes': { type: 'string' },
-      'heartbeat-seconds': { type: 'string' },
       san: { type: 'string', multiple: true },
-      'tick-ms': { type: 'string' },
-      'shutdown-grace-seconds': { type: 'string' },
-      'log-level': { type: 'string' },
       'port-file': { type: 'string' },
-      'ciphertext-retention-rounds': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -67,23 +72,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals.join(' ') || 'serve';
-  const config = loadCoordinatorConfig({
-    config: values.config,
-    host: values.host,
-    port: values.port,
-    dataDir: values['data-dir'],
-    databaseUrl: values['database-url'],
-    natsUrl: values['nats-url'],
-    natsStream: values['nats-stream'],
-    pkiDir: values['pki-dir'],
-    maxMessageBytes: values['max-message-bytes'],
-    heartbeatSeconds: values['heartbeat-seconds'],
-    hosts: values.san,
-    tickMs: values['tick-ms'],
-    shutdownGraceSeconds: values['shutdown-grace-seconds'],
-    logLevel: values['log-level'],
-    ciphertextRetentionRounds: values['ciphertext-retention-rounds'],
-  });
+  const flags: Record<string, unknown> = { config: values.config, hosts: values.san };
+  for (const key of SETTING_KEYS) flags[key] = (values as Record<string, unknown>)[kebab(key)];
+  const config = loadCoordinatorConfig(flags);
   if (command === 'pki init') {
     const pki = await initDevPki(config.pkiDir, { hosts: config.hosts });
     // The names the server certificate actually holds: an existing PKI keeps the names it was made with.

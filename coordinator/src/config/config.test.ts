@@ -89,4 +89,10 @@ describe('coordinator configuration', () => {
       /maxConcurrentStreams/,
     );
   });
+
+  it('takes HE worker threads from RADFED_HE_THREADS, naming a bad value', () => {
+    expect(loadCoordinatorConfig({}, {}).heThreads).toBeUndefined();
+    expect(loadCoordinatorConfig({}, { RADFED_HE_THREADS: '3' }).heThreads).toBe(3);
+    expect(() => loadCoordinatorConfig({}, { RADFED_HE_THREADS: '0' })).toThrow(/heThreads/);
+  });
 });

@@ -78,6 +78,8 @@ export const coordinatorConfigSchema = z
      * bytes stay, so the site resumes from GetUploadStatus.
      */
     uploadInactivitySeconds: z.coerce.number().min(0.01).max(3600).default(60),
+    /** HE worker threads for ciphertext folds and key checks; default the cores available, at most 8. */
+    heThreads: z.coerce.number().int().min(1).max(64).optional(),
   })
   .strict();
 
@@ -105,6 +107,7 @@ const ENV: Record<string, keyof z.input<typeof coordinatorConfigSchema>> = {
   RADFED_MAX_CONNECTIONS: 'maxConnections',
   RADFED_MAX_CONCURRENT_STREAMS: 'maxConcurrentStreams',
   RADFED_UPLOAD_INACTIVITY_SECONDS: 'uploadInactivitySeconds',
+  RADFED_HE_THREADS: 'heThreads',
 };
 
 /** Settings that hold a list; their environment variable is comma-separated. */

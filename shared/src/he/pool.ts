@@ -27,10 +27,11 @@ interface Slot {
 /** Where worker threads are started from: a bootstrap that can load TypeScript, then the module. */
 const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
 
-/** Threads an HE pool gets by default: RADFED_HE_THREADS, else the cores available (at most 8). */
+/**
+ * Threads an HE pool gets by default: the cores available, at most 8. Deployables pass their own
+ * setting (`RADFED_HE_THREADS`, parsed once by each one's config schema).
+ */
 export function defaultHeThreads(): number {
-  const fromEnv = Number(process.env.RADFED_HE_THREADS);
-  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
   return Math.max(1, Math.min(8, availableParallelism()));
 }
 
