@@ -90,13 +90,31 @@ describe('backend install native refuses bad input', () => {
         false,
         /for Python 3\.12.*is not a pinned wheel.*--sha256/,
       ],
-      [PINNED, true, /is a tensorflow-cpu wheel; this install needs tensorflow \(the CUDA build/],
+      [
+        'tensorflow-2.21.0-cp311-cp311-manylinux_2_27_x86_64.whl',
+        false,
+        /is a tensorflow wheel; .*pass --gpu/,
+      ],
       ['tensorflow.tar.gz', false, /not a wheel file name/],
     ];
     for (const [file, gpu, message] of cases) {
       const wheel = await fakeWheel(dir, file);
       await expect(installNative({ home: dir, wheel, gpu, build: brokenBinding })).rejects.toThrow(message);
     }
+    // The CUDA build has no pin yet: refused before any download unless the operator gives a hash,
+    // and a CPU wheel is not taken for it.
+    await expect(installNative({ home: dir, gpu: true, build: brokenBinding })).rejects.toThrow(
+      /No tensorflow wheel is pinned.*--sha256 HEX/,
+    );
+    await expect(
+      installNative({
+        home: dir,
+        wheel: join(dir, PINNED),
+        gpu: true,
+        sha256: '0'.repeat(64),
+        build: brokenBinding,
+      }),
+    ).rejects.toThrow(/is a tensorflow-cpu wheel; this install needs tensorflow \(the CUDA build/);
     await expectNothingInstalled(dir);
   });
 

@@ -49,6 +49,11 @@ export async function installNative(options: InstallNativeOptions = {}): Promise
   const env = options.env ?? process.env;
   const log = options.log ?? (() => {});
   const project: PinnedWheel['project'] = options.gpu ? 'tensorflow' : 'tensorflow-cpu';
+  if (options.sha256 === undefined && !PINNED_WHEELS.some((p) => p.project === project)) {
+    throw new NativeInstallError(
+      `No ${project} wheel is pinned in this release${options.gpu ? ' (the CUDA build could not be fetched or tested where RadFed is built)' : ''}: check the wheel's sha256 against PyPI's published hash and pass it with --sha256 HEX. Nothing was installed.`,
+    );
+  }
   let pin = options.wheel === undefined ? undefined : pinFor(options.wheel, project, options.sha256);
   if (options.build === undefined) requireBuildTools(env);
 

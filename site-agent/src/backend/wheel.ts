@@ -65,7 +65,7 @@ export function pinFor(file: string, project: PinnedWheel['project'], sha256?: s
   }
   if (name.project !== project) {
     throw new NativeInstallError(
-      `${basename(file)} is a ${name.project} wheel; this install needs ${project}${project === 'tensorflow' ? ' (the CUDA build, for --gpu)' : ' (drop --gpu for the CUDA build)'}.`,
+      `${basename(file)} is a ${name.project} wheel; this install needs ${project}${project === 'tensorflow' ? ' (the CUDA build, for --gpu)' : '; pass --gpu to build on the CUDA wheel, tensorflow'}.`,
     );
   }
   const platform = platformProblem(name.platform);
