@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
+import { loadAgentConfig } from '../config/config.js';
 import { BACKEND_CANDIDATES, type BackendId } from '../training/backend.js';
 import { type CheckResult, checkBackend } from './check.js';
 import { installNative } from './install.js';
@@ -81,8 +82,8 @@ async function status(home: string, json: boolean): Promise<number> {
     const row: StatusRow = { id: candidate.id, installed, ...(where !== undefined ? { where } : {}) };
     rows.push(installed ? { ...row, ...(await checkBackend(candidate.id, home)), id: candidate.id } : row);
   }
-  const forced = process.env.RADFED_TFJS_BACKEND;
-  const chosen = rows.find((r) => r.passed && (forced === undefined || forced === '' || r.id === forced));
+  const forced = loadAgentConfig({}).tfjsBackend;
+  const chosen = rows.find((r) => r.passed && (forced === undefined || r.id === forced));
   if (json) {
     process.stdout.write(
       `${JSON.stringify({ backendsDir: home, backends: rows, trains: chosen?.id ?? null }, null, 2)}\n`,

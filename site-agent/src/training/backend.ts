@@ -40,8 +40,8 @@ export interface SelectedBackend {
 
 export interface SelectBackendOptions {
   /**
-   * Use only this candidate (tests, benchmarks, or a site that wants a specific one); also read
-   * from `RADFED_TFJS_BACKEND`. Default: try all, fastest first.
+   * Use only this candidate (tests, benchmarks, or a site that wants a specific one: the agent
+   * passes its `RADFED_TFJS_BACKEND` setting). Default: try all, fastest first.
    */
   only?: BackendId;
 }
@@ -64,7 +64,7 @@ let selected: SelectedBackend | undefined;
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<SelectedBackend> {
   if (selected !== undefined) return selected;
   tf.enableProdMode();
-  const only = options.only ?? parseOnly(process.env.RADFED_TFJS_BACKEND);
+  const only = options.only;
   const skipped: { id: BackendId; reason: string }[] = [];
   for (const candidate of BACKEND_CANDIDATES) {
     if (only !== undefined && candidate.id !== only) continue;
@@ -79,7 +79,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
         skipped,
         reason:
           only !== undefined
-            ? `chosen by ${options.only !== undefined ? 'the caller' : 'RADFED_TFJS_BACKEND'}; passed its known-answer check`
+            ? `chosen by the caller (the agent's RADFED_TFJS_BACKEND setting); passed its known-answer check`
             : `the first of ${BACKEND_CANDIDATES.map((c) => c.id).join(', ')} to load and pass its known-answer check`,
         knownAnswerMs,
       };
@@ -90,17 +90,6 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   throw new BackendCheckError(
     `no usable tfjs backend: ${skipped.map((s) => `${s.id}: ${s.reason}`).join('; ')}`,
   );
-}
-
-function parseOnly(value: string | undefined): BackendId | undefined {
-  if (value === undefined || value === '') return undefined;
-  const match = BACKEND_CANDIDATES.find((candidate) => candidate.id === value);
-  if (match === undefined) {
-    throw new BackendCheckError(
-      `RADFED_TFJS_BACKEND is "${value}"; use one of ${BACKEND_CANDIDATES.map((c) => c.id).join(', ')}`,
-    );
-  }
-  return match.id;
 }
 
 /** Loads, activates and checks one candidate; the reason it cannot be used, or undefined. */

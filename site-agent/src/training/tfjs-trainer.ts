@@ -45,7 +45,7 @@ export class TfjsTrainer implements Trainer {
 
   /**
    * @param options.workers training threads for conv architectures on WASM (one per core by
-   *   default, or `RADFED_TRAIN_WORKERS`); native backends use their own threads and get one.
+   *   default; the agent passes its `RADFED_TRAIN_WORKERS` setting); native backends use their own threads and get one.
    */
   constructor(options: { workers?: number } = {}) {
     this.workers = options.workers;
@@ -132,10 +132,9 @@ export class TfjsTrainer implements Trainer {
   }
 }
 
-/** One training worker per core, or `RADFED_TRAIN_WORKERS`. */
+/** One training worker per core; the agent's `RADFED_TRAIN_WORKERS` setting overrides it. */
 export function defaultWorkers(): number {
-  const configured = Number(process.env.RADFED_TRAIN_WORKERS);
-  return Number.isInteger(configured) && configured > 0 ? configured : availableParallelism();
+  return availableParallelism();
 }
 
 function validate({ spec, images, globalWeights }: TrainInput): void {
