@@ -315,7 +315,9 @@ function LedgerPage() {
   const [failing, setFailing] = useState(false);
   if (error) return html`<${Alert} message=${error} />`;
   if (!data) return html`<${Loading} />`;
-  const sites = [...new Set(data.entries.map((e) => e.siteId).filter((s): s is string => !!s))].sort();
+  const sites = [
+    ...new Map(data.entries.filter((e) => e.siteId).map((e) => [e.siteId!, e.siteName ?? e.siteId!])),
+  ].sort((a, b) => a[1].localeCompare(b[1]));
   const shown = data.entries.filter(
     (e) =>
       (!kind || e.kind === kind) &&
@@ -337,9 +339,9 @@ function LedgerPage() {
       </select></label>
       <label>Round <input inputmode="numeric" size="5" value=${round} onInput=${(e: Event) => setRound((e.target as HTMLInputElement).value)} /></label>
       <label>Site <select value=${site} onChange=${(e: Event) => setSite((e.target as HTMLSelectElement).value)}>
-        <option value="">all</option>${sites.map((s) => html`<option value=${s}>${s}</option>`)}
+        <option value="">all</option>${sites.map(([id, name]) => html`<option value=${id}>${name}</option>`)}
       </select></label>
-      <label><input type="checkbox" checked=${failing} onChange=${(e: Event) => setFailing((e.target as HTMLInputElement).checked)} /> only failing</label>
+      <label class="check"><input type="checkbox" checked=${failing} onChange=${(e: Event) => setFailing((e.target as HTMLInputElement).checked)} /> only failing</label>
     </form>
     <p aria-live="polite">${shown.length} shown.</p>
     <table data-testid="ledger">
@@ -353,7 +355,7 @@ function EntryRow(props: { e: Entry }) {
   const bad = e.findings.length > 0;
   return html`<tr class=${bad ? 'failing' : ''} data-index=${e.index} aria-invalid=${bad ? 'true' : undefined}>
     <th scope="row">${e.index}</th><td>${e.kind}</td><td>${when(e.createdAt)}</td>
-    <td>${e.roundNumber ?? ''}</td><td>${e.siteId ?? ''}</td>
+    <td>${e.roundNumber ?? ''}</td><td title=${e.siteId ?? undefined}>${e.siteName ?? ''}</td>
     <td>
       ${bad ? html`<strong>Fails verification:</strong><ul>${e.findings.map((f) => html`<li>${f}</li>`)}</ul>` : ''}
       <details><summary>payload</summary><pre>${e.payload ? JSON.stringify(e.payload, null, 2) : '(not JSON)'}</pre></details>

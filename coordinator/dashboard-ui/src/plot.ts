@@ -25,7 +25,8 @@ export function Plot(props: { title: string; xLabel: string; xs: number[]; serie
         width: Math.max(320, Math.min(860, el.clientWidth || 640)),
         height: 260,
         scales: { x: { time: false } },
-        axes: [{ label: xLabel }, {}],
+        // Rounds are whole numbers: ticks at 1, 2, 5, 10, ... apart, never 1.5.
+        axes: [{ label: xLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] }, {}],
         series: [
           { label: xLabel },
           ...series.map((s, i) => ({

@@ -76,6 +76,7 @@ export interface Entry {
   createdAt: string;
   roundNumber: number | null;
   siteId: string | null;
+  siteName: string | null;
   payload: Record<string, unknown> | null;
   findings: string[];
 }

@@ -26,6 +26,8 @@ export interface LedgerEntryView {
   /** The round the entry belongs to, when it belongs to one. */
   roundNumber: number | null;
   siteId: string | null;
+  /** The site's name as it enrolled. */
+  siteName: string | null;
   payload: Record<string, unknown> | null;
   /** What verification found wrong with this entry. */
   findings: string[];
@@ -77,6 +79,7 @@ export async function loadAuditSource(path: string, coordinatorKey?: Uint8Array)
           createdAt: r.createdAt,
           roundNumber: num(payload?.number ?? payload?.roundNumber),
           siteId: str(payload?.siteId ?? payload?.custodianSiteId),
+          siteName: null,
           payload,
           findings: [],
         });
@@ -91,6 +94,11 @@ export async function loadAuditSource(path: string, coordinatorKey?: Uint8Array)
       throw new UsageError(`${path} is a directory; give the export file.`);
     throw err;
   }
+  const names = new Map<string, string>();
+  for (const e of entries) {
+    if (e.kind === 'site.enrolled' && e.siteId) names.set(e.siteId, String(e.payload?.siteName ?? e.siteId));
+  }
+  for (const e of entries) if (e.siteId) e.siteName = names.get(e.siteId) ?? e.siteId;
   const byIndex = new Map(entries.map((e) => [e.index, e]));
   for (const f of report.findings) if (f.index !== undefined) byIndex.get(f.index)?.findings.push(f.message);
   return new AuditSource(path, header!, entries, report);
