@@ -212,11 +212,32 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
       .first()
       .waitFor();
     await shot(page, 'coordinator-down');
+    // A dashboard started while the coordinator is away answers with a sentence, then recovers.
+    const late = await dashboard([
+      'dashboard',
+      '--port',
+      '0',
+      '--coordinator',
+      address,
+      '--pki-dir',
+      config.pkiDir,
+    ]);
+    const cookie = (await fetch(late.url, { redirect: 'manual' })).headers.get('set-cookie')!.split(';')[0]!;
+    const away = await fetch(`${late.origin}/api/federations`, { headers: { cookie } });
+    expect(away.status).toBe(503);
+    expect(((await away.json()) as { error: string }).error).toMatch(
+      new RegExp(`The coordinator at ${address} is not answering`),
+    );
     coord = await startCoordinator(config, silentLogger);
     await page
       .getByText(/is not answering|ended the live stream/)
       .first()
       .waitFor({ state: 'detached' });
+    const back = await waitFor('the late dashboard to reach the coordinator', async () => {
+      const res = await fetch(`${late.origin}/api/federations`, { headers: { cookie } });
+      return res.status === 200 ? res : undefined;
+    });
+    expect(((await back.json()) as { name: string }[]).map((f) => f.name)).toEqual(['dash']);
     await runRound(3, [0.3, 0.2]);
     await page.locator('tr[data-round="3"].state-sealed').waitFor();
     expect(reloads).toBe(0);

@@ -2,6 +2,7 @@
  * `radfed dashboard` (live, operator's certificate) and `radfed audit dashboard EXPORT` (offline):
  * start the dashboard server, print its URL with the session token, serve until Ctrl-C.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseSigningPublicKey } from '@radfed/shared';
 import { numberOption } from '../cli/args.js';
@@ -98,7 +99,7 @@ export async function dashboardMain(cmd: NonNullable<ReturnType<typeof dashboard
     if (v.coordinator || v['pki-dir'])
       throw new UsageError('radfed audit dashboard works offline; it takes no --coordinator or --pki-dir.');
     const key = v['coordinator-key'] as string | undefined;
-    source = await loadAuditSource(cmd.file!, key ? parseSigningPublicKey(key) : undefined);
+    source = await loadAuditSource(cmd.file!, key ? readKey(key) : undefined);
     what = `audit export ${cmd.file}`;
   } else {
     if (v['coordinator-key']) throw new UsageError('--coordinator-key belongs to radfed audit dashboard.');
@@ -125,4 +126,21 @@ export async function dashboardMain(cmd: NonNullable<ReturnType<typeof dashboard
   });
   await server.close();
   return 0;
+}
+
+/** The pinned ledger key, as `radfed audit verify` takes it: a PEM file, PEM text or base64 of the raw key. */
+function readKey(arg: string): Uint8Array {
+  let text = arg;
+  if (!arg.includes('BEGIN') && !/^[A-Za-z0-9+/]{43}=$/.test(arg)) {
+    try {
+      text = readFileSync(arg, 'utf8');
+    } catch {
+      throw new UsageError(`--coordinator-key: cannot read ${arg}, and it is not a base64 key either.`);
+    }
+  }
+  try {
+    return parseSigningPublicKey(text);
+  } catch (err) {
+    throw new UsageError(`--coordinator-key is not an Ed25519 public key: ${(err as Error).message}`);
+  }
 }
