@@ -184,7 +184,13 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
     await page.getByRole('link', { name: 'dash' }).waitFor();
     await shot(page, 'federations');
 
-    await page.getByRole('link', { name: 'dash' }).click();
+    // Keyboard only: the skip link first, then the page's links in order; Enter follows one.
+    await page.keyboard.press('Tab');
+    expect(await page.locator(':focus').textContent()).toBe('Skip to content');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    expect(await page.locator(':focus').textContent()).toBe('dash');
+    await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Federation dash' }).waitFor();
     await page.locator('tr[data-round="1"].state-sealed').waitFor();
     await expect(page.getByTestId('custody').textContent()).resolves.toMatch(/Plaintext federation/);

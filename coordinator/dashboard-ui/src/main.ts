@@ -4,7 +4,7 @@
  * and each round's verification. Hash routes (#/f/ID, #/ledger, #/verify) keep it one static page.
  */
 import { html, render } from 'htm/preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { fmt, Plot, type Series } from './plot.js';
 import './style.css';
 import type { Audit, Detail, Entry, Federation, Info, Round } from './types.js';
@@ -70,8 +70,11 @@ function Loading() {
 function App() {
   const hash = useHash();
   const info = useLoad<Info>('/api/info');
+  // On a route change (not the first load, where Tab should reach the skip link) focus the content.
+  const firstRoute = useRef(true);
   useEffect(() => {
-    document.getElementById('main')?.focus();
+    if (firstRoute.current) firstRoute.current = false;
+    else document.getElementById('main')?.focus();
   }, [hash]);
   const audit = info.data?.mode === 'audit';
   const fed = /^#\/f\/([^/]+)/.exec(hash);

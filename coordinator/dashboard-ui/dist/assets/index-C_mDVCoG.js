@@ -22,15 +22,15 @@
         </table>
       </details>
     </figcaption>
-  </figure>`}function ka(e,t=4){return e==null?`–`:e.toFixed(t)}async function Aa(e){let t;try{t=await fetch(e,{headers:{Accept:`application/json`}})}catch{throw Error("The dashboard server is not answering; is `radfed dashboard` still running?")}let n=await t.text();if(!t.ok){let e=n.trim();try{e=JSON.parse(n).error}catch{}throw Error(e||`HTTP ${t.status}`)}return JSON.parse(n)}function ja(){let[e,t]=H(location.hash||`#/`);return Se(()=>{let e=()=>t(location.hash||`#/`);return addEventListener(`hashchange`,e),()=>removeEventListener(`hashchange`,e)},[]),e}function Ma(e,t=[]){let[n,r]=H({}),[i,a]=H(0);return Se(()=>{let t=!0;return Aa(e).then(e=>t&&r({data:e}),e=>t&&r({error:e.message})),()=>{t=!1}},[e,i,...t]),{...n,reload:()=>a(e=>e+1)}}var Na=e=>e?new Date(e).toLocaleString():`–`,Pa=e=>e===null?`–`:`${e.toFixed(1)} s`;function Fa(e){return L`<p class="alert" role="alert">${e.message}</p>`}function Ia(){return L`<p aria-live="polite">Loading…</p>`}function La(){let e=ja(),t=Ma(`/api/info`);Se(()=>{document.getElementById(`main`)?.focus()},[e]);let n=t.data?.mode===`audit`,r=/^#\/f\/([^/]+)/.exec(e),i;i=t.error?L`<${Fa} message=${t.error} />`:t.data?r?L`<${Ba} id=${decodeURIComponent(r[1])} live=${!n} />`:e.startsWith(`#/ledger`)&&n?L`<${Ga} />`:e.startsWith(`#/verify`)&&n?L`<${Ja} />`:L`<${Ra} />`:L`<${Ia} />`;let a=(t,n)=>L`<a href=${t} aria-current=${e===t||t!==`#/`&&e.startsWith(t)?`page`:void 0}>${n}</a>`;return L`<header>
+  </figure>`}function ka(e,t=4){return e==null?`–`:e.toFixed(t)}async function Aa(e){let t;try{t=await fetch(e,{headers:{Accept:`application/json`}})}catch{throw Error("The dashboard server is not answering; is `radfed dashboard` still running?")}let n=await t.text();if(!t.ok){let e=n.trim();try{e=JSON.parse(n).error}catch{}throw Error(e||`HTTP ${t.status}`)}return JSON.parse(n)}function ja(){let[e,t]=H(location.hash||`#/`);return Se(()=>{let e=()=>t(location.hash||`#/`);return addEventListener(`hashchange`,e),()=>removeEventListener(`hashchange`,e)},[]),e}function Ma(e,t=[]){let[n,r]=H({}),[i,a]=H(0);return Se(()=>{let t=!0;return Aa(e).then(e=>t&&r({data:e}),e=>t&&r({error:e.message})),()=>{t=!1}},[e,i,...t]),{...n,reload:()=>a(e=>e+1)}}var Na=e=>e?new Date(e).toLocaleString():`–`,Pa=e=>e===null?`–`:`${e.toFixed(1)} s`;function Fa(e){return L`<p class="alert" role="alert">${e.message}</p>`}function Ia(){return L`<p aria-live="polite">Loading…</p>`}function La(){let e=ja(),t=Ma(`/api/info`),n=Ce(!0);Se(()=>{n.current?n.current=!1:document.getElementById(`main`)?.focus()},[e]);let r=t.data?.mode===`audit`,i=/^#\/f\/([^/]+)/.exec(e),a;a=t.error?L`<${Fa} message=${t.error} />`:t.data?i?L`<${Ba} id=${decodeURIComponent(i[1])} live=${!r} />`:e.startsWith(`#/ledger`)&&r?L`<${Ga} />`:e.startsWith(`#/verify`)&&r?L`<${Ja} />`:L`<${Ra} />`:L`<${Ia} />`;let o=(t,n)=>L`<a href=${t} aria-current=${e===t||t!==`#/`&&e.startsWith(t)?`page`:void 0}>${n}</a>`;return L`<header>
       <h1>RadFed dashboard</h1>
       <p class="sub">${t.data?.title??``}</p>
       <nav aria-label="Pages">
-        ${a(`#/`,`Federations`)} ${n?a(`#/ledger`,`Ledger`):``}
-        ${n?a(`#/verify`,`Verification`):``}
+        ${o(`#/`,`Federations`)} ${r?o(`#/ledger`,`Ledger`):``}
+        ${r?o(`#/verify`,`Verification`):``}
       </nav>
     </header>
-    <main id="main" tabindex="-1">${i}</main>`}function Ra(){let{data:e,error:t}=Ma(`/api/federations`);return t?L`<${Fa} message=${t} />`:e?L`<h2>Federations</h2>
+    <main id="main" tabindex="-1">${a}</main>`}function Ra(){let{data:e,error:t}=Ma(`/api/federations`);return t?L`<${Fa} message=${t} />`:e?L`<h2>Federations</h2>
     ${e.length===0?L`<p>No federations yet; create one with <code>radfed federations create NAME</code>.</p>`:L`<table>
             <caption class="sr">Federations</caption>
             <thead>
