@@ -4,6 +4,7 @@
  */
 import { ParticipationState, RoundState, RpcError } from '@radfed/proto';
 import { type CliFailure, quietIpServerNameWarning, runCli } from '@radfed/shared';
+import { dashboardCommand, dashboardMain } from '../dashboard/cli.js';
 import { ConfigError, UsageError } from '../errors.js';
 import {
   DEFAULT_CONV4_OBJECTIVE,
@@ -47,6 +48,8 @@ Commands:
   rounds cancel ROUND_ID [--reason TEXT]
   audit export FEDERATION [--out FILE] [--format prov]  self-contained audit file (auditor certificate)
   audit verify EXPORT [--coordinator-key KEY]           offline check; \`radfed audit --help\` for more
+  dashboard [--port P]                                  the dashboard in a browser (127.0.0.1, URL with a token)
+  audit dashboard EXPORT [--port P]                     the same, offline, over an audit export
 
 federations create defaults: conv4 trained by ${DEFAULT_CONV4_OBJECTIVE}, quorum ${D.minSites}, deadline ${D.roundDeadlineSeconds} s,
 ${D.maxSamplesPerSite} samples per site, HE preset ${DEFAULT_HE_PRESET}, up to max(${D.maxSites}, quorum) sites, weights within ±${D.maxAbsWeight}.
@@ -59,6 +62,8 @@ Options (anywhere on the line, before or after the command):
 `;
 
 async function main(argv: string[]): Promise<number> {
+  const dashboard = dashboardCommand(argv);
+  if (dashboard) return dashboardMain(dashboard);
   const parsed = parseRadfedArgs(argv);
   // The auditor's commands parse their own options and need no operator certificate.
   if (parsed.kind === 'audit') return auditMain(parsed.argv);
