@@ -31,10 +31,22 @@ async function main(): Promise<number> {
       deadline: { type: 'string', default: '120' },
       model: { type: 'string', default: 'conv4' },
       objective: { type: 'string', default: 'masked-reconstruction' },
+      'input-size': { type: 'string' },
     },
   });
   // The reference encoder; masked reconstruction shows its loss falling within three short rounds.
-  const spec = builtinModelSpec(values.model, { objective: values.objective });
+  // The larger encoders (resnet18, resnet50) run at 32x32 unless --input-size says otherwise, so a
+  // round stays within minutes on a laptop's CPU.
+  const inputSize =
+    values['input-size'] !== undefined
+      ? Number(values['input-size'])
+      : values.model.startsWith('resnet')
+        ? 32
+        : undefined;
+  const spec = builtinModelSpec(values.model, {
+    objective: values.objective,
+    ...(inputSize !== undefined ? { inputSize } : {}),
+  });
   const rounds = Number(values.rounds);
   const root = resolve(values.dir);
   const started = Date.now();
