@@ -27,3 +27,8 @@ export class ModelTransferError extends Error {
 export class TaskDeclinedError extends Error {
   override name = 'TaskDeclinedError';
 }
+
+/** `model export` cannot produce the requested export; the message says what to do. */
+export class ModelExportError extends Error {
+  override name = 'ModelExportError';
+}

@@ -9,6 +9,7 @@ import { createLogger, quietIpServerNameWarning } from '@radfed/shared';
 import { SiteHe } from '@radfed/shared/he-site';
 import { loadDataset } from './data/index.js';
 import { AGENT_VERSION, enrol } from './enrol/enrol.js';
+import { modelCommand } from './export/export-command.js';
 import { HeKeyring } from './he/keyring.js';
 import { UpdateCodec } from './he/update-codec.js';
 import { receiptsVerifyCommand } from './provenance/receipts-command.js';
@@ -38,6 +39,8 @@ Commands:
   receipts verify --export FILE [--coordinator-key KEY] [--state-dir DIR] [--json]
         check, offline, that every receipt this site holds is in an audit export's ledger
         (\`radfed audit export\`) exactly as the site submitted it
+  model export [--version N|latest] --format safetensors|tfjs --out DIR [--state-dir DIR]
+        decrypt a sealed version of the model and write it with a signed model card
 
 Options:
   --state-dir DIR   keys and enrolment (RADFED_AGENT_STATE, default .radfed/agent)
@@ -49,6 +52,7 @@ class UsageError extends Error {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'model') return modelCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -1,3 +1,13 @@
+export {
+  MODEL_CARD_FILE,
+  type ModelCardFacts,
+  ModelCardFormatError,
+  modelCardFactsSchema,
+  modelCardSignedBy,
+  type ParsedModelCard,
+  parseModelCard,
+  signedModelCard,
+} from './card.js';
 export type {
   AugmentationSpec,
   ModelSpec,

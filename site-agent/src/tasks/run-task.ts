@@ -3,6 +3,8 @@ import { modelSpecFromWire, type Receipt, type TrainTask } from '@radfed/proto';
 import { checkModelSpec, type Logger, type ModelSpec, modelSpecSchema, parameterCount } from '@radfed/shared';
 import { type Dataset, loadDataset } from '../data/index.js';
 import { TaskDeclinedError } from '../errors.js';
+import { saveDecryptedModel } from '../export/decrypted-models.js';
+import { saveFederationRecord } from '../export/federation-record.js';
 import { type TaskEncoding, UpdateCodec } from '../he/update-codec.js';
 import { saveReceipt, storedReceipt, updateSigner } from '../provenance/receipts.js';
 import {
@@ -78,6 +80,8 @@ export class TaskRunner {
       );
     }
     const version = Number(task.modelVersion);
+    // What `model export` needs once the federation stops sending tasks.
+    await saveFederationRecord(this.o.stateDir, task, spec);
     // Preset, quantisation and (for HE) the key first: a site without the key declines before training.
     const enc = await this.codec.forTask(task);
 
@@ -109,6 +113,7 @@ export class TaskRunner {
     const local =
       pending && pending.weights.length === parameterCount(spec) ? pending.weights : initialWeights(spec);
     const global = await this.codec.decodeGlobal(enc, model, sharedPart(spec, local).length);
+    if (global) await saveDecryptedModel(this.o.stateDir, task.federationId, model.header, global);
     const start = global ? withShared(spec, local, global) : initialWeights(spec);
     log.info(`round ${task.roundNumber}: training model v${version} on ${images.length} images`);
     const resumeKey = `${task.roundId}@${version}`;

@@ -1,0 +1,79 @@
+/**
+ * What a site remembers of its federation for `model export`: the last task's model spec, HE
+ * preset and limits. Nothing else tells a site these once the federation has stopped sending tasks.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TrainTask } from '@radfed/proto';
+import { type ModelSpec, modelSpecSchema } from '@radfed/shared';
+import { z } from 'zod';
+import { atomicWrite } from '../state/agent-state.js';
+
+const FILE = 'federation.json';
+
+const recordSchema = z.object({
+  federationId: z.string().min(1),
+  roundNumber: z.number().int().min(0),
+  /** The version the last task trained from. */
+  modelVersion: z.number().int().min(0),
+  spec: modelSpecSchema,
+  hePreset: z.object({ name: z.string(), presetHash: z.string() }),
+  maxSites: z.number(),
+  maxSamplesPerSite: z.number(),
+  maxAbsWeight: z.number(),
+});
+
+export type FederationRecord = Omit<z.infer<typeof recordSchema>, 'spec'> & { spec: ModelSpec };
+
+/** Remembers `task` (called for every task the site runs). */
+export async function saveFederationRecord(
+  stateDir: string,
+  task: TrainTask,
+  spec: ModelSpec,
+): Promise<void> {
+  const record: FederationRecord = {
+    federationId: task.federationId,
+    roundNumber: task.roundNumber,
+    modelVersion: Number(task.modelVersion),
+    spec,
+    hePreset: {
+      name: task.hePreset?.name || 'plaintext',
+      presetHash: Buffer.from(task.hePreset?.presetHash ?? []).toString('hex'),
+    },
+    maxSites: task.maxSites,
+    maxSamplesPerSite: task.maxSamplesPerSite,
+    maxAbsWeight: task.maxAbsWeight,
+  };
+  await atomicWrite(join(stateDir, FILE), JSON.stringify(record), 0o600);
+}
+
+/** The remembered federation, or undefined when this site has run no task. */
+export async function loadFederationRecord(stateDir: string): Promise<FederationRecord | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(stateDir, FILE), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return recordSchema.parse(JSON.parse(text)) as FederationRecord;
+}
+
+/** The task fields the update codec reads, rebuilt from a record (no round is open at export). */
+export function taskFromRecord(record: FederationRecord): TrainTask {
+  return {
+    roundId: '',
+    federationId: record.federationId,
+    roundNumber: record.roundNumber,
+    modelVersion: BigInt(record.modelVersion),
+    deadline: undefined,
+    modelSpec: undefined,
+    hePreset: {
+      name: record.hePreset.name,
+      presetHash: Buffer.from(record.hePreset.presetHash, 'hex'),
+    },
+    maxSamplesPerSite: record.maxSamplesPerSite,
+    maxSites: record.maxSites,
+    maxAbsWeight: record.maxAbsWeight,
+  } as TrainTask;
+}
