@@ -9,7 +9,7 @@ import { ModelExportError } from '../errors.js';
 import { HeKeyring } from '../he/keyring.js';
 import { loadIdentity } from '../state/agent-state.js';
 import { SiteClient } from '../transport/site-client.js';
-import { type ExportFormat, exportModel } from './model-export.js';
+import { exportModel } from './model-export.js';
 
 export const MODEL_USAGE = `Usage: radfed-agent model export [--state-dir DIR] [--version N|latest] --format safetensors|tfjs --out DIR
 
