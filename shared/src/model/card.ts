@@ -56,7 +56,9 @@ export function signedModelCard(
   prose: string,
   signingKeyPem: string,
 ): string {
-  const unsigned = `---\n${stringify(frontMatter, { lineWidth: 0 })}---\n\n${prose}`;
+  // A signature carried over from a card being re-signed is not part of what is signed.
+  const { [SIGNATURE_KEY]: _previous, ...fields } = frontMatter;
+  const unsigned = `---\n${stringify(fields, { lineWidth: 0 })}---\n\n${prose}`;
   const signature = sign(null, Buffer.from(unsigned, 'utf8'), signingKeyPem).toString('base64');
   return withSignatureLine(unsigned, `${SIGNATURE_KEY}: "${SIGNATURE_PREFIX}${signature}"\n`);
 }
