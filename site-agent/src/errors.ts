@@ -86,3 +86,8 @@ export class AgentConfigError extends RadFedError {
 export class NativeInstallError extends RadFedError {
   override name = 'NativeInstallError';
 }
+
+/** `model export` cannot produce the requested export; the message says what to do. */
+export class ModelExportError extends RadFedError {
+  override name = 'ModelExportError';
+}

@@ -2,6 +2,7 @@
 export { loadDataset } from './data/index.js';
 export { AGENT_VERSION, type EnrolOptions, enrol } from './enrol/enrol.js';
 export * from './errors.js';
+export * from './export/index.js';
 export { HE_KEY_FILE, HeKeyring, type HeKeyringOptions } from './he/keyring.js';
 export { type EncodedUpdate, PLAINTEXT_ENCODING, type TaskEncoding, UpdateCodec } from './he/update-codec.js';
 export * from './provenance/index.js';
@@ -12,6 +13,7 @@ export { averageFromSum, sharedPart, weightedUpdate, withShared } from './tasks/
 export {
   BACKEND_CANDIDATES,
   backendCannotRun,
+  initialWeights,
   progressReporter,
   type SelectedBackend,
   selectBackend,

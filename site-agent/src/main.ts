@@ -12,6 +12,7 @@ import { loadAgentConfig } from './config/config.js';
 import { type IngestReport, loadDataset } from './data/index.js';
 import { AGENT_VERSION, enrol } from './enrol/enrol.js';
 import { AgentConfigError, UsageError } from './errors.js';
+import { modelCommand } from './export/export-command.js';
 import { HeKeyring } from './he/keyring.js';
 import { UpdateCodec } from './he/update-codec.js';
 import { receiptsVerifyCommand } from './provenance/receipts-command.js';
@@ -43,6 +44,8 @@ Commands:
   receipts verify --export FILE [--coordinator-key KEY] [--state-dir DIR] [--json]
         check, offline, that every receipt this site holds is in an audit export's ledger
         (\`radfed audit export\`) exactly as the site submitted it
+  model export [--version N|latest] --format safetensors|tfjs --out DIR [--state-dir DIR]
+        decrypt a sealed version of the model and write it with a signed model card
 ${BACKEND_USAGE}
 Options (anywhere on the line):
   --state-dir DIR   keys and enrolment (RADFED_AGENT_STATE, default .radfed/agent)
@@ -56,6 +59,7 @@ RADFED_HE_THREADS (HE worker threads, default the cores available up to 8).
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'backend') return backendCommand(argv.slice(1));
+  if (argv[0] === 'model') return modelCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -12,6 +12,7 @@ import { UsageError as AuditUsageError } from '../errors.js';
 import { AuditClient, writeAuditExport, writeProvExport } from './audit-export.js';
 import { table } from './format.js';
 import { tlsFromPkiDir } from './operator-client.js';
+import { verifyModelMain } from './verify-model.js';
 
 export const AUDIT_USAGE = `Usage: radfed audit <command> [options]
 
@@ -22,6 +23,9 @@ Commands:
   audit verify EXPORT [--coordinator-key FILE|BASE64] [--json]
         check an export offline: hash chain, every signature, every sealed round's aggregate
         recomputed from its updates; prints a table per round; exit 0 only if everything holds
+  audit verify-model MODEL_DIR EXPORT [--json]
+        check a model exported by a site (radfed-agent model export): its card's signature by the
+        site's enrolled key, its round.sealed entry and aggregate digest, every file's hash
   audit head FEDERATION
         the ledger's head (index and digest), to compare with what others saw
 
@@ -35,6 +39,7 @@ Options:
 
 /** Runs one `radfed audit` command; returns the exit code. */
 export async function auditMain(argv: string[]): Promise<number> {
+  if (argv[0] === 'verify-model') return verifyModelMain(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

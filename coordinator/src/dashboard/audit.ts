@@ -5,9 +5,9 @@
  * round's verification. No coordinator is contacted.
  */
 import { AuditExportFormatError, type ExportHeader, readAuditExport } from '@radfed/shared';
+import { type Finding, type RoundVerdict, type VerifyReport, verifyAuditExport } from '../audit/verify.js';
 import { UsageError } from '../errors.js';
 import type { LedgerPayloads } from '../ledger/kinds.js';
-import { type Finding, type RoundVerdict, type VerifyReport, verifyAuditExport } from '../audit/verify.js';
 import { DashboardError, type DashboardSource } from './source.js';
 import {
   custodyView,

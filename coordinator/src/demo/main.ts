@@ -29,13 +29,27 @@ async function main(): Promise<number> {
     options: {
       rounds: { type: 'string', default: '3' },
       dir: { type: 'string', default: '.radfed/demo' },
-      deadline: { type: 'string', default: '120' },
+      deadline: { type: 'string' },
       model: { type: 'string', default: 'conv4' },
       objective: { type: 'string' },
+      'input-size': { type: 'string' },
     },
   });
+  // The larger encoders (resnet18, resnet50) run at 32x32 unless --input-size says otherwise, so a
+  // round stays within minutes on a laptop's CPU.
+  const inputSize =
+    values['input-size'] !== undefined
+      ? Number(values['input-size'])
+      : values.model.startsWith('resnet')
+        ? 32
+        : undefined;
+  // The ResNets' rounds (11M+ parameters to train and encrypt per site) need a longer deadline.
+  const deadline = values.deadline ?? (values.model.startsWith('resnet') ? '600' : '120');
   // The same default model as `radfed federations create`: conv4 by masked reconstruction.
-  const spec = newFederationModelSpec(values.model, values.objective ? { objective: values.objective } : {});
+  const spec = newFederationModelSpec(values.model, {
+    ...(values.objective ? { objective: values.objective } : {}),
+    ...(inputSize !== undefined ? { inputSize } : {}),
+  });
   const rounds = Number(values.rounds);
   const root = resolve(values.dir);
   const started = Date.now();
@@ -86,7 +100,7 @@ async function main(): Promise<number> {
     name: 'demo',
     modelSpec: modelSpecToProto(spec),
     minSites: 2,
-    roundDeadlineSeconds: Number(values.deadline),
+    roundDeadlineSeconds: Number(deadline),
   });
   say(
     `created federation "${fed.name}" (${fed.id}): ${spec.architecture} ${spec.inputSize}x${spec.inputSize} ${spec.objective}, quorum 2 of 3, ${fed.parameterCount} shared parameters, HE preset ${fed.hePreset?.name}`,
@@ -113,10 +127,15 @@ async function main(): Promise<number> {
   const encrypted = fed.hePreset?.name !== 'plaintext';
   if (encrypted) {
     // Rounds open once the key custodian (the first site to enrol) has published the HE keys.
-    const withKeys = await waitFor('the HE key bundle', async () => {
-      const f = await op.getFederation(fed.id);
-      return f.heKeysPublished ? f : undefined;
-    });
+    // Key generation is CPU-bound: allow for a loaded machine.
+    const withKeys = await waitFor(
+      'the HE key bundle',
+      async () => {
+        const f = await op.getFederation(fed.id);
+        return f.heKeysPublished ? f : undefined;
+      },
+      300_000,
+    );
     say(
       `key custodian ${names.get(withKeys.keyCustodianSiteId) ?? withKeys.keyCustodianSiteId} generated the HE keys and wrapped the secret key for each site; the coordinator holds public parameters only`,
     );
@@ -138,7 +157,7 @@ async function main(): Promise<number> {
       }
       return all.length >= rounds && all.every((r) => TERMINAL.has(r.state)) ? all : undefined;
     },
-    rounds * (Number(values.deadline) + 60) * 1000,
+    rounds * (Number(deadline) + 60) * 1000,
     500,
   );
   const all = await op.listRounds(fed.id);

@@ -196,3 +196,33 @@ describe('conv4, the reference encoder', () => {
     expect(modelSpecSchema.safeParse({ ...spec, standardisation: 'per-volume' }).success).toBe(false);
   });
 });
+
+describe('resnet18 and resnet50', () => {
+  it('lay out torchvision ResNets with one input channel and local batch norm (FedBN)', () => {
+    const spec = builtinModelSpec('resnet18');
+    expect(spec.inputSize).toBe(64);
+    expect(spec.tensors[0]).toEqual({ name: 'encoder/conv1/kernel', shape: [7, 7, 1, 64], shared: true });
+    expect(spec.tensors.find((t) => t.name === 'encoder/layer2.0/downsample.0/kernel')?.shape).toEqual([
+      1, 1, 64, 128,
+    ]);
+    const encoder = spec.tensors.filter((t) => t.name.startsWith('encoder/'));
+    const count = (tensors: typeof encoder) =>
+      tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+    // torchvision's resnet18 without fc (11,176,512) with a 1-channel stem, plus running statistics.
+    expect(count(encoder.filter((t) => !t.name.includes('/moving_')))).toBe(11_176_512 - 6272);
+    expect(encoder.filter((t) => !t.shared).every((t) => /\/(bn\d|downsample\.1)\//.test(t.name))).toBe(true);
+    expect(count(encoder.filter((t) => !t.shared))).toBe(2 * 9600);
+    const r50 = builtinModelSpec('resnet50').tensors.filter(
+      (t) => t.name.startsWith('encoder/') && !t.name.includes('/moving_'),
+    );
+    expect(count(r50)).toBe(23_508_032 - 6272);
+  });
+
+  it('take inputs that are multiples of 32 and both objectives', () => {
+    expect(checkModelSpec(builtinModelSpec('resnet18', { inputSize: 32 }))).toBeUndefined();
+    const mim = builtinModelSpec('resnet18', { objective: 'masked-reconstruction', inputSize: 96 });
+    expect(mim.tensors.at(-2)).toEqual({ name: 'decoder/kernel', shape: [512, 1024], shared: true });
+    expect(() => builtinModelSpec('resnet18', { inputSize: 48 })).toThrow(/steps of 32/);
+    expect(() => builtinModelSpec('resnet50', { objective: 'denoising-reconstruction' })).toThrow(/simclr/);
+  });
+});

@@ -214,18 +214,88 @@ function conv4Layout(_inputSize: number, objective: string): LayoutEntry[] {
     }
     inChannels = channels;
   }
-  if (objective === 'masked-reconstruction') {
-    // SimMIM-style one-layer head: each cell of the stride-16 feature map predicts its 16x16 pixels.
-    const pixelsPerCell = CONV4_STRIDE * CONV4_STRIDE;
-    layout.push({ name: 'decoder/kernel', shape: [inChannels, pixelsPerCell] });
-    layout.push({ name: 'decoder/bias', shape: [pixelsPerCell] });
-  } else {
-    layout.push({ name: 'head/dense1/kernel', shape: [inChannels, PROJECTION_HIDDEN] });
-    layout.push({ name: 'head/dense1/bias', shape: [PROJECTION_HIDDEN] });
-    layout.push({ name: 'head/dense2/kernel', shape: [PROJECTION_HIDDEN, PROJECTION_OUT] });
-    layout.push({ name: 'head/dense2/bias', shape: [PROJECTION_OUT] });
-  }
+  layout.push(...headLayout(objective, inChannels, CONV4_STRIDE));
   return layout;
+}
+
+/** Residual stages of the torchvision ResNets: blocks per stage and the block type. */
+export const RESNET_STAGES = {
+  resnet18: { blocks: [2, 2, 2, 2], bottleneck: false },
+  resnet50: { blocks: [3, 4, 6, 3], bottleneck: true },
+} as const;
+/** Width of each stage's 3x3 convolutions (torchvision's `planes`). */
+export const RESNET_WIDTHS = [64, 128, 256, 512] as const;
+/** The ResNets downsample by 32: the stride-2 stem, the max-pool and three strided stages. */
+export const RESNET_STRIDE = 32;
+
+export type ResnetArchitecture = keyof typeof RESNET_STAGES;
+
+function batchNormEntries(prefix: string, channels: number): LayoutEntry[] {
+  return ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((part) => ({
+    name: `${prefix}/${part}`,
+    shape: [channels],
+    normalisation: true,
+  }));
+}
+
+/**
+ * The torchvision ResNet encoder as tensors named after torchvision's modules (`encoder/` then the
+ * module path with `/` for `.`, e.g. `encoder/layer2.0/downsample.1/gamma` for
+ * `layer2.0.downsample.1.weight`); kernels are HWIO as tfjs lays them out.
+ */
+function resnetLayout(architecture: ResnetArchitecture, objective: string): LayoutEntry[] {
+  const { blocks, bottleneck } = RESNET_STAGES[architecture];
+  const expansion = bottleneck ? 4 : 1;
+  const layout: LayoutEntry[] = [{ name: 'encoder/conv1/kernel', shape: [7, 7, 1, 64] }];
+  layout.push(...batchNormEntries('encoder/bn1', 64));
+  let inChannels = 64;
+  for (const [stage, count] of blocks.entries()) {
+    const width = RESNET_WIDTHS[stage] ?? 64;
+    const out = width * expansion;
+    for (let block = 0; block < count; block++) {
+      const prefix = `encoder/layer${stage + 1}.${block}`;
+      const convs: [number, number, number][] = bottleneck
+        ? [
+            [1, inChannels, width],
+            [3, width, width],
+            [1, width, out],
+          ]
+        : [
+            [3, inChannels, width],
+            [3, width, width],
+          ];
+      for (const [k, [side, cin, cout]] of convs.entries()) {
+        layout.push({ name: `${prefix}/conv${k + 1}/kernel`, shape: [side, side, cin, cout] });
+        layout.push(...batchNormEntries(`${prefix}/bn${k + 1}`, cout));
+      }
+      const stride = block === 0 && stage > 0 ? 2 : 1;
+      if (block === 0 && (stride !== 1 || inChannels !== out)) {
+        layout.push({ name: `${prefix}/downsample.0/kernel`, shape: [1, 1, inChannels, out] });
+        layout.push(...batchNormEntries(`${prefix}/downsample.1`, out));
+      }
+      inChannels = out;
+    }
+  }
+  layout.push(...headLayout(objective, inChannels, RESNET_STRIDE));
+  return layout;
+}
+
+/** The objective's head on `features` channels of a stride-`stride` feature map. */
+function headLayout(objective: string, features: number, stride: number): LayoutEntry[] {
+  if (objective === 'masked-reconstruction') {
+    // SimMIM-style one-layer head: each cell of the feature map predicts its stride x stride pixels.
+    const pixelsPerCell = stride * stride;
+    return [
+      { name: 'decoder/kernel', shape: [features, pixelsPerCell] },
+      { name: 'decoder/bias', shape: [pixelsPerCell] },
+    ];
+  }
+  return [
+    { name: 'head/dense1/kernel', shape: [features, PROJECTION_HIDDEN] },
+    { name: 'head/dense1/bias', shape: [PROJECTION_HIDDEN] },
+    { name: 'head/dense2/kernel', shape: [PROJECTION_HIDDEN, PROJECTION_OUT] },
+    { name: 'head/dense2/bias', shape: [PROJECTION_OUT] },
+  ];
 }
 
 const ARCHITECTURES = {
@@ -249,6 +319,20 @@ const ARCHITECTURES = {
     inputSizes: { min: 16, max: 1024, multiple: CONV4_STRIDE },
     objectives: ['simclr', 'masked-reconstruction'],
     layout: conv4Layout,
+    defaults: { batchSize: 32, learningRate: 0.001 },
+  },
+  resnet18: {
+    inputSize: 64,
+    inputSizes: { min: 32, max: 1024, multiple: RESNET_STRIDE },
+    objectives: ['simclr', 'masked-reconstruction'],
+    layout: (_inputSize, objective) => resnetLayout('resnet18', objective),
+    defaults: { batchSize: 32, learningRate: 0.001 },
+  },
+  resnet50: {
+    inputSize: 64,
+    inputSizes: { min: 32, max: 1024, multiple: RESNET_STRIDE },
+    objectives: ['simclr', 'masked-reconstruction'],
+    layout: (_inputSize, objective) => resnetLayout('resnet50', objective),
     defaults: { batchSize: 32, learningRate: 0.001 },
   },
 } as const satisfies Record<string, ArchitectureDescriptor>;
@@ -281,6 +365,15 @@ function isSupportedArchitecture(name: string): name is SupportedArchitecture {
  *   predicting each 16x16 cell's pixels, loss on masked pixels). Batch-norm tensors stay local
  *   (FedBN) unless `shareNormalisation`. Defaults: batchSize 32, learningRate 0.001, per-image
  *   standardisation, {@link DEFAULT_AUGMENTATION}, {@link DEFAULT_OBJECTIVE_OPTIONS}.
+ * - `resnet18`, `resnet50`: torchvision's ResNet encoders (7x7 stride-2 stem with padding 3, 3x3
+ *   stride-2 max-pool, four stages of BasicBlock / Bottleneck with the stride on the 3x3 conv,
+ *   batch norm with epsilon 1e-5, global average pooling; 512 / 2048 features) with one input
+ *   channel, on 64x64 by default (any multiple of 32 from 32 to 1024), tensors named after
+ *   torchvision's modules so an export maps one to one. Same objectives, heads and defaults as
+ *   `conv4` (the masked-reconstruction head predicts each 32x32 cell). Batch-norm tensors
+ *   (weight, bias and running statistics) stay local (FedBN) unless `shareNormalisation`:
+ *   11,170,240 / 23,501,760 trainable encoder parameters, of which 9,600 / 53,120 are batch-norm
+ *   weights and biases, plus as many running statistics.
  *
  * Common defaults: seed 42, localEpochs 1, fedproxMu 0 (Adam optimiser in both).
  *
@@ -299,7 +392,7 @@ export function builtinModelSpec(
   const { shareNormalisation = false, ...fields } = overrides;
   const objective = fields.objective ?? architecture.objectives[0] ?? '';
   const inputSize = fields.inputSize ?? architecture.inputSize;
-  const isConv = name === 'conv4';
+  const isConv = name !== 'dense-ae-32';
   const candidate: ModelSpec = {
     architecture: name,
     inputSize,

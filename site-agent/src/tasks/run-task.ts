@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { checkModelSpec, type Logger, type ModelSpec, modelSpecSchema, parameterCount } from '@radfed/shared';
 import { type Dataset, loadDataset } from '../data/index.js';
 import { TaskDeclinedError } from '../errors.js';
+import { saveDecryptedModel } from '../export/decrypted-models.js';
+import { saveFederationRecord } from '../export/federation-record.js';
 import { type TaskEncoding, UpdateCodec } from '../he/update-codec.js';
 import { notePending, recoverReceipts, settlePending } from '../provenance/pending-receipts.js';
 import { updateSigner } from '../provenance/receipts.js';
@@ -79,6 +81,8 @@ export class TaskRunner {
       );
     }
     const version = task.modelVersion;
+    // What `model export` needs once the federation stops sending tasks.
+    await saveFederationRecord(this.o.stateDir, task, spec);
     // Preset, quantisation and (for HE) the key first: a site without the key declines before training.
     const enc = await this.codec.forTask(task);
 
@@ -110,6 +114,7 @@ export class TaskRunner {
     const local =
       pending && pending.weights.length === parameterCount(spec) ? pending.weights : initialWeights(spec);
     const global = await this.codec.decodeGlobal(enc, model, sharedPart(spec, local).length);
+    if (global) await saveDecryptedModel(this.o.stateDir, task.federationId, model.header, global);
     const start = global ? withShared(spec, local, global) : initialWeights(spec);
     log.info(`round ${task.roundNumber}: training model v${version} on ${images.length} images`);
     const resumeKey = `${task.roundId}@${version}`;

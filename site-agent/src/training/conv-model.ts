@@ -1,5 +1,5 @@
 /**
- * The `conv4` encoder and its self-supervised objectives as plain tfjs ops over a flat weight
+ * The `conv4` and ResNet encoders and their self-supervised objectives as plain tfjs ops over a flat weight
  * vector: one forward/backward pass per call, gradients and batch-norm moments out. The same code
  * runs in the agent's process and in each training worker.
  */
@@ -14,6 +14,14 @@ import { nativeBatchNormReluTraining } from '../backend/native-fused.js';
 import { TrainingInputError } from '../errors.js';
 import { augmentView, patchMask, Rng } from './augment.js';
 import { deriveSeed } from './random.js';
+import {
+  isResnet,
+  type NormLayer,
+  RESNET_BN_EPSILON,
+  type ResnetLayout,
+  resnetEncode,
+  resnetLayout,
+} from './resnet-model.js';
 import { columnSums } from './wasm-kernels.js';
 
 /** Batch-norm epsilon (added to the variance). */
@@ -25,31 +33,45 @@ export const BN_MOMENTUM_DECAY = 0.9;
 /** Distinguishes the fixed evaluation views from training draws (any fixed value works). */
 export const EVAL_STREAM = 0xe7a1;
 
-interface Block {
+interface Block extends NormLayer {
   kernel: number;
-  gamma: number;
-  beta: number;
-  mean: number;
-  variance: number;
-  channels: number;
 }
 
 /** Where each of the model's tensors sits in `spec.tensors`. */
 export interface ConvLayout {
+  /** `conv4`'s conv blocks (empty for a ResNet). */
   blocks: Block[];
+  /** A ResNet's stem and residual blocks. */
+  resnet?: ResnetLayout;
+  /** Every batch norm in forward order: the order of {@link StepResult.moments}. */
+  norms: NormLayer[];
+  /** Batch-norm epsilon of the architecture. */
+  epsilon: number;
   head?: { kernel1: number; bias1: number; kernel2: number; bias2: number };
   decoder?: { kernel: number; bias: number };
   /** Width of the pooled representation (the last block's channels). */
   features: number;
 }
 
-/** Resolves the tensor positions of a `conv4` spec. Assumes `checkModelSpec(spec)` passed. */
+/** Resolves the tensor positions of a `conv4` or ResNet spec. Assumes `checkModelSpec(spec)` passed. */
 export function convLayout(spec: ModelSpec): ConvLayout {
   const at = (name: string) => {
     const index = spec.tensors.findIndex((tensor) => tensor.name === name);
     if (index === -1) throw new TrainingInputError(`model spec has no tensor ${name}`);
     return index;
   };
+  const heads = headLayout(spec, at);
+  if (isResnet(spec.architecture)) {
+    const resnet = resnetLayout(spec);
+    return {
+      blocks: [],
+      resnet,
+      norms: resnet.norms,
+      epsilon: RESNET_BN_EPSILON,
+      features: resnet.features,
+      ...heads,
+    };
+  }
   const blocks: Block[] = [];
   for (let block = 1; spec.tensors.some((t) => t.name === `encoder/conv${block}/kernel`); block++) {
     const kernel = at(`encoder/conv${block}/kernel`);
@@ -63,12 +85,14 @@ export function convLayout(spec: ModelSpec): ConvLayout {
     });
   }
   const features = blocks.at(-1)?.channels ?? 0;
+  return { blocks, norms: blocks, epsilon: BN_EPSILON, features, ...heads };
+}
+
+function headLayout(spec: ModelSpec, at: (name: string) => number): Pick<ConvLayout, 'head' | 'decoder'> {
   if (spec.objective === 'masked-reconstruction') {
-    return { blocks, features, decoder: { kernel: at('decoder/kernel'), bias: at('decoder/bias') } };
+    return { decoder: { kernel: at('decoder/kernel'), bias: at('decoder/bias') } };
   }
   return {
-    blocks,
-    features,
     head: {
       kernel1: at('head/dense1/kernel'),
       bias1: at('head/dense1/bias'),
@@ -154,7 +178,7 @@ export class ConvComputer {
 
   /** Length of {@link StepResult.moments}. */
   get momentsSize(): number {
-    return this.layout.blocks.reduce((sum, block) => sum + 2 * block.channels, 0);
+    return this.layout.norms.reduce((sum, norm) => sum + 2 * norm.channels, 0);
   }
 
   /**
@@ -276,34 +300,36 @@ export class ConvComputer {
     return { first: view(1), second: view(2) };
   }
 
-  /** Conv blocks; in training mode batch statistics are used and recorded into `moments`. */
+  /** The encoder; in training mode batch statistics are used and recorded into `moments`. */
   private encode(
     params: tf.Tensor[],
     x: tf.Tensor4D,
     training: boolean,
     moments: Float32Array[],
   ): tf.Tensor4D {
+    const { epsilon } = this.layout;
+    const normalise = (h: tf.Tensor4D, norm: NormLayer, relu: boolean): tf.Tensor4D => {
+      const gamma = params[norm.gamma] as tf.Tensor1D;
+      const beta = params[norm.beta] as tf.Tensor1D;
+      if (training) {
+        const [out, mean, variance] = batchNormReluTraining(h, gamma, beta, { relu, epsilon });
+        moments.push(mean, variance);
+        return out;
+      }
+      const out = tf.batchNorm(
+        h,
+        params[norm.mean] as tf.Tensor1D,
+        params[norm.variance] as tf.Tensor1D,
+        beta,
+        gamma,
+        epsilon,
+      );
+      return relu ? tf.relu(out) : out;
+    };
+    if (this.layout.resnet !== undefined) return resnetEncode(this.layout.resnet, params, x, normalise);
     let h = x;
     for (const block of this.layout.blocks) {
-      h = tf.conv2d(h, params[block.kernel] as tf.Tensor4D, 2, 'same');
-      const gamma = params[block.gamma] as tf.Tensor1D;
-      const beta = params[block.beta] as tf.Tensor1D;
-      if (training) {
-        const [out, mean, variance] = batchNormReluTraining(h, gamma, beta);
-        moments.push(mean, variance);
-        h = out;
-      } else {
-        h = tf.relu(
-          tf.batchNorm(
-            h,
-            params[block.mean] as tf.Tensor1D,
-            params[block.variance] as tf.Tensor1D,
-            beta,
-            gamma,
-            BN_EPSILON,
-          ),
-        );
-      }
+      h = normalise(tf.conv2d(h, params[block.kernel] as tf.Tensor4D, 2, 'same'), block, true);
     }
     return h;
   }
@@ -382,7 +408,8 @@ export function maskedReconstructionLoss(
 }
 
 /**
- * Batch norm over (batch, height, width) with batch statistics, then ReLU, with a hand-written
+ * Batch norm over (batch, height, width) with batch statistics, then ReLU (unless `relu` is
+ * false), with a hand-written
  * gradient. tfjs's generic batch-norm gradient tiles per-channel vectors to the full activation
  * shape and reduces through transposes, which costs more than the convolutions on WASM; here every
  * per-channel sum is one pass ({@link columnSums}) and the rest is a few element-wise passes. Returns the output and the batch mean and (biased) variance as arrays.
@@ -391,10 +418,14 @@ export function batchNormReluTraining(
   x: tf.Tensor4D,
   gamma: tf.Tensor1D,
   beta: tf.Tensor1D,
+  options: { relu?: boolean; epsilon?: number } = {},
 ): [tf.Tensor4D, Float32Array, Float32Array] {
+  const { relu = true, epsilon = BN_EPSILON } = options;
   // On the native backend, TensorFlow's own fused kernels (native-fused.ts).
-  const fused = nativeBatchNormReluTraining(x, gamma, beta, BN_EPSILON);
-  if (fused !== undefined) return fused;
+  if (relu) {
+    const fused = nativeBatchNormReluTraining(x, gamma, beta, epsilon);
+    if (fused !== undefined) return fused;
+  }
   const shape = x.shape;
   const channels = shape[3];
   const count = shape[0] * shape[1] * shape[2];
@@ -405,9 +436,10 @@ export function batchNormReluTraining(
     const mean = columnSums(flat).div(count);
     const centred = flat.sub(mean);
     const variance = columnSums(centred.square() as tf.Tensor2D).div(count);
-    const rstd = tf.rsqrt(variance.add(BN_EPSILON));
+    const rstd = tf.rsqrt(variance.add(epsilon));
     const normalised = centred.mul(rstd);
-    const value = tf.relu(normalised.mul(scale).add(offset)).reshape(shape);
+    const affine = normalised.mul(scale).add(offset);
+    const value = (relu ? tf.relu(affine) : affine).reshape(shape);
     stats.push(mean.dataSync() as Float32Array, variance.dataSync() as Float32Array);
     save([normalised, rstd, value, scale]);
     return {
@@ -415,7 +447,7 @@ export function batchNormReluTraining(
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xhat, invStd, y, g] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor, tf.Tensor];
         // Through the ReLU: the gradient passes where the output is positive.
-        const upstream = dy.mul(tf.step(y)).reshape([count, channels]) as tf.Tensor2D;
+        const upstream = (relu ? dy.mul(tf.step(y)) : dy).reshape([count, channels]) as tf.Tensor2D;
         const dBeta = columnSums(upstream);
         const dGamma = columnSums(upstream.mul(xhat));
         // dx = g * rstd / N * (N * dy - dBeta - xhat * dGamma)

@@ -20,7 +20,7 @@ export interface ConvTrainOptions {
 }
 
 /**
- * Trains a `conv4` spec for one round: seeded shuffles, Adam (in JavaScript, identical for any
+ * Trains a `conv4` or ResNet spec for one round: seeded shuffles, Adam (in JavaScript, identical for any
  * worker count) with FedProx on shared tensors, batch-norm moving statistics updated from each
  * step's batch moments, a checkpoint after every epoch, and the before/after objective plus a k-NN
  * probe when labels are given. Gradients come from a {@link GradientPool}.
@@ -172,15 +172,15 @@ function updateMovingStatistics(
   moments: Float32Array,
 ): void {
   let at = 0;
-  for (const block of convLayout(spec).blocks) {
-    for (const target of [block.mean, block.variance]) {
+  for (const norm of convLayout(spec).norms) {
+    for (const target of [norm.mean, norm.variance]) {
       const base = flat[target] ?? 0;
-      for (let c = 0; c < block.channels; c++) {
+      for (let c = 0; c < norm.channels; c++) {
         weights[base + c] =
           BN_MOMENTUM_DECAY * (weights[base + c] as number) +
           (1 - BN_MOMENTUM_DECAY) * (moments[at + c] as number);
       }
-      at += block.channels;
+      at += norm.channels;
     }
   }
 }

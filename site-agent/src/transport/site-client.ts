@@ -106,6 +106,38 @@ export class SiteClient {
     return { done, cancel: () => call.cancel() };
   }
 
+  /**
+   * The header of a model version without its bytes (the stream is cancelled after the header), or
+   * undefined when the coordinator has no such version.
+   */
+  async modelHeader(federationId: string, modelVersion: number): Promise<ModelInfo | undefined> {
+    return new Promise<ModelInfo | undefined>((resolve, reject) => {
+      const call = this.client.downloadModel({
+        federationId,
+        modelVersion: BigInt(modelVersion),
+        offset: 0n,
+      });
+      let settled = false;
+      call.on('data', (msg: { part?: { $case: string; value: unknown } }) => {
+        if (msg.part?.$case === 'header' && !settled) {
+          settled = true;
+          resolve(modelInfoFromProto(msg.part.value as ModelHeader));
+          call.cancel();
+        }
+      });
+      call.on(
+        'end',
+        () => !settled && reject(new ModelTransferError('the coordinator sent no model header')),
+      );
+      call.on('error', (err: Error & { code?: number }) => {
+        if (settled) return;
+        settled = true;
+        if (err.code === status.NOT_FOUND) resolve(undefined);
+        else reject(RpcError.from(err));
+      });
+    });
+  }
+
   /** Downloads a model version whole, resuming after broken streams, and checks its sha256. */
   async downloadModel(federationId: string, modelVersion: number): Promise<DownloadedModel> {
     let header: ModelHeader | undefined;
