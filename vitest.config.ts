@@ -14,16 +14,18 @@ export default defineConfig({
         test: {
           name: 'contract',
           include: ['test/contract/**/*.test.ts'],
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
         },
       },
       {
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
+          // Hang guards, not speed checks: these suites run real coordinators, agents and HE side by
+          // side on 2 cores, where one file's minute can become three.
+          testTimeout: 240_000,
+          hookTimeout: 240_000,
         },
       },
       {
