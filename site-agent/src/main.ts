@@ -53,7 +53,7 @@ Options (anywhere on the line):
   --json            machine-readable output; errors as one {"code","message"} object on stderr
 
 Environment: RADFED_TRAIN_WORKERS (training threads on WASM, default one per core),
-RADFED_TFJS_BACKEND (tfjs-node-gpu|tfjs-node|wasm|cpu, default the fastest that works),
+RADFED_TFJS_BACKEND (tfjs-node-gpu|native|tfjs-node|wasm|cpu, default the fastest that works),
 RADFED_HE_THREADS (HE worker threads, default the cores available up to 8).
 `;
 
