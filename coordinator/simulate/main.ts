@@ -7,6 +7,8 @@ import { DEFAULT_HE_PRESET, isHePresetName, SUPPORTED_ARCHITECTURES } from '@rad
 import { UsageError } from '../src/errors.js';
 import { type SimulateOptions, simulate } from './simulate.js';
 
+export { type SimulateReport, simulate } from './simulate.js';
+
 export const SIMULATE_USAGE = `Usage: radfed simulate --sites N [options]
 
 Runs a federation in this process on the coordinator's real round engine, store, aggregator and
@@ -22,6 +24,7 @@ Options:
   --min-sites N        quorum (default half the sites, rounded up)
   --deadline SECONDS   a site that takes longer in a round is a dropout (default 600)
   --dropout X          share of site-rounds that fail, chosen by the seed (0..1, default 0)
+  --stragglers X       share of site-rounds that run past --deadline (0..1, default 0)
   --threads N          HE worker threads (default the cores available)
   --dir DIR            keep the store (PGlite folder, blobs, PKI) in DIR (default in memory, removed)
   --export FILE        write the federation's audit export to FILE (check with radfed audit verify)
@@ -37,6 +40,7 @@ const OPTIONS = {
   'min-sites': { type: 'string' },
   deadline: { type: 'string' },
   dropout: { type: 'string' },
+  stragglers: { type: 'string' },
   threads: { type: 'string' },
   dir: { type: 'string' },
   export: { type: 'string' },
@@ -75,11 +79,16 @@ export function parseSimulateArgs(
     );
   }
   const sites = int('sites', 1, 10_000)!;
-  const dropoutRaw = values.dropout ?? '0';
-  const dropout = Number(dropoutRaw);
-  if (dropoutRaw.trim() === '' || !Number.isFinite(dropout) || dropout < 0 || dropout > 1) {
-    throw new UsageError(`--dropout must be a share from 0 to 1, got "${dropoutRaw}".`);
-  }
+  const share = (name: 'dropout' | 'stragglers'): number => {
+    const raw = values[name] ?? '0';
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) {
+      throw new UsageError(`--${name} must be a share from 0 to 1, got "${raw}".`);
+    }
+    return n;
+  };
+  const dropout = share('dropout');
+  const stragglers = share('stragglers');
   const preset = values['he-preset'] ?? DEFAULT_HE_PRESET;
   if (!isHePresetName(preset)) {
     throw new UsageError(`--he-preset must be bgv-8192, ckks-8192 or plaintext, got "${preset}".`);
@@ -98,6 +107,7 @@ export function parseSimulateArgs(
     hePreset: preset,
     deadlineSeconds: int('deadline', 1, 7 * 24 * 3600, 600)!,
     dropout,
+    stragglers,
     json: values.json ?? false,
     ...(values.model ? { model: values.model } : {}),
     ...(minSites !== undefined ? { minSites } : {}),

@@ -42,6 +42,7 @@ import {
 import { type HeKeyMaterial, SiteHe } from '@radfed/shared/he-site';
 import { PresetAggregators } from '../src/aggregation/registry.js';
 import { LocalBlobStore } from '../src/blobs/local-blob-store.js';
+import { RadFedError } from '../src/errors.js';
 import { FederationService } from '../src/federations/service.js';
 import { federationHe, newFederationModelSpec } from '../src/federations/spec.js';
 import { Ledger } from '../src/ledger/ledger.js';
@@ -66,6 +67,8 @@ export interface SimulateOptions {
   deadlineSeconds: number;
   /** Share of site-rounds that fail, chosen by the seed (0..1). */
   dropout: number;
+  /** Share of site-rounds that run past the deadline, chosen by the seed (0..1, default 0). */
+  stragglers?: number;
   /** HE worker threads; default the cores available. */
   threads?: number;
   /** Keep the store (PGlite folder, blobs, dev PKI) here; default a temporary folder, removed. */
@@ -88,6 +91,8 @@ export interface RoundReport {
   updatesPerSecond: number;
   foldMiBPerSecond: number;
   peakRssMiB: number;
+  /** sha256 of the sealed aggregate (the same for a seed under plaintext; fresh HE randomness otherwise). */
+  aggregateDigest: string | null;
   failureReason?: string;
 }
 
@@ -151,7 +156,9 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
       hePreset: o.hePreset,
       minSites: o.minSites ?? Math.ceil(o.sites / 2),
       maxSites: Math.max(o.sites, 2),
-      roundDeadlineSeconds: o.deadlineSeconds,
+      // The round's own deadline is far off: rounds of many sites take long in real time, and the
+      // deadline is reached on the virtual clock once every site has answered or timed out.
+      roundDeadlineSeconds: 7 * 24 * 3600,
       maxSamplesPerSite: 1000,
     });
     const sites: VirtualSite[] = [];
@@ -267,27 +274,43 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
             sampleCount: outcome.samples,
           };
           const t0 = performance.now();
-          await engine.submit({
-            roundId: round.id,
-            siteId: site.id,
-            modelVersion: facts.modelVersion,
-            update: outcome.bytes,
-            digest,
-            sampleCount: outcome.samples,
-            metrics,
-            provenance: {
-              datasetCommitment: site.datasetCommitment,
-              signedPayload: signedUpdateMessage(facts).toString('utf8'),
-              siteSignature: signUpdate(site.signingKeyPem, facts).toString('base64'),
-            },
-          });
+          const accepted = await engine
+            .submit({
+              roundId: round.id,
+              siteId: site.id,
+              modelVersion: facts.modelVersion,
+              update: outcome.bytes,
+              digest,
+              sampleCount: outcome.samples,
+              metrics,
+              provenance: {
+                datasetCommitment: site.datasetCommitment,
+                signedPayload: signedUpdateMessage(facts).toString('utf8'),
+                siteSignature: signUpdate(site.signingKeyPem, facts).toString('base64'),
+              },
+            })
+            .then(
+              () => true,
+              (err: unknown) => {
+                // Refused (as a real site's upload can be): that site is a dropout this round.
+                if (!(err instanceof RadFedError)) throw err;
+                o.say(`  ${site.name}: update refused: ${err.message}`);
+                return false;
+              },
+            );
           foldMs += performance.now() - t0;
-          submitted++;
+          if (accepted) submitted++;
+          else failed++;
         } else if (outcome.kind === 'failed') {
           await engine.decline(round.id, site.id, outcome.reason);
           failed++;
         } else {
           timedOut++; // silent, as a site that never answers
+        }
+        if (order.length >= 200 && (i + 1) % 100 === 0 && i + 1 < order.length) {
+          o.say(
+            `  round ${round.number}: ${i + 1}/${order.length} sites answered, ${((performance.now() - roundStart) / 1000).toFixed(0)} s, RSS ${(process.memoryUsage.rss() / 2 ** 20).toFixed(0)} MiB`,
+          );
         }
       }
       let closed = (await roundQ.getRound(database.db, round.id))!;
@@ -310,6 +333,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
         updatesPerSecond: foldSeconds > 0 ? submitted / foldSeconds : 0,
         foldMiBPerSecond: foldSeconds > 0 ? (submitted * updateBytes) / 2 ** 20 / foldSeconds : 0,
         peakRssMiB: rss.roundPeakMiB(),
+        aggregateDigest: closed.aggregateDigest,
         ...(closed.failureReason ? { failureReason: closed.failureReason } : {}),
       };
       reports.push(report);
