@@ -137,7 +137,7 @@ export async function simulateMain(argv: string[]): Promise<number> {
     const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
     process.stdout.write(
       `done: ${sealed.length}/${report.rounds.length} rounds sealed, ${mean(report.rounds.map((r) => r.seconds)).toFixed(1)} s per round, ` +
-        `fold ${mean(report.rounds.map((r) => r.updatesPerSecond)).toFixed(1)} updates/s, peak RSS ${report.peakRssMiB.toFixed(0)} MiB (this process: engine, store and the virtual sites' HE workers)\n`,
+        `engine submit ${mean(report.rounds.map((r) => r.updatesPerSecond)).toFixed(1)} updates/s, peak RSS ${report.peakRssMiB.toFixed(0)} MiB (this process: engine, store and the virtual sites' HE workers)\n`,
     );
   }
   return report.rounds.every((r) => r.state === 'sealed') ? 0 : 1;

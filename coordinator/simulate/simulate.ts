@@ -340,7 +340,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
       o.say(
         `round ${report.number}/${o.rounds} ${report.state}: ${submitted}/${order.length} sites submitted ` +
           `(${failed} failed, ${timedOut} timed out), ${seconds.toFixed(1)} s, ` +
-          `fold ${report.updatesPerSecond.toFixed(1)} updates/s (${report.foldMiBPerSecond.toFixed(0)} MiB/s), ` +
+          `engine submit (store, fold, ledger) ${report.updatesPerSecond.toFixed(1)} updates/s (${report.foldMiBPerSecond.toFixed(0)} MiB/s folded), ` +
           `peak RSS ${report.peakRssMiB.toFixed(0)} MiB${report.failureReason ? `: ${report.failureReason}` : ''}`,
       );
     }
