@@ -40,4 +40,15 @@ describe("radfed's command line", () => {
     expect(() => numberOption('count', '2.5', true)).toThrow('--count must be a whole number, got "2.5".');
     expect(() => numberOption('learning-rate', 'fast')).toThrow('--learning-rate must be a number');
   });
+
+  it('hands simulate its own options, wherever the global ones are', () => {
+    expect(parseRadfedArgs(['simulate', '--sites', '3', '--seed', '2'])).toEqual({
+      kind: 'simulate',
+      argv: ['--sites', '3', '--seed', '2'],
+    });
+    expect(parseRadfedArgs(['--json', 'simulate', '--sites', '3'])).toEqual({
+      kind: 'simulate',
+      argv: ['--json', '--sites', '3'],
+    });
+  });
 });

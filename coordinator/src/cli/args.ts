@@ -74,6 +74,7 @@ export type Values = { [K in OptionName]?: (typeof OPTIONS)[K]['type'] extends '
 export type ParsedArgs =
   | { kind: 'help'; values: Values }
   | { kind: 'audit' /** The arguments for `auditMain`: all but the word `audit`. */; argv: string[] }
+  | { kind: 'simulate' /** The arguments for `simulateMain`: all but the word `simulate`. */; argv: string[] }
   | {
       kind: 'operator';
       command: Command;
@@ -87,6 +88,15 @@ export type ParsedArgs =
  * @throws UsageError for an unknown command, an unknown option, or an option the command does not take.
  */
 export function parseRadfedArgs(argv: string[]): ParsedArgs {
+  // `simulate` parses its own options (see coordinator/simulate/main.ts): hand it all but its word.
+  const word = parseArgs({
+    args: argv,
+    options: OPTIONS,
+    allowPositionals: true,
+    tokens: true,
+    strict: false,
+  }).tokens.find((t) => t.kind === 'positional');
+  if (word?.value === 'simulate') return { kind: 'simulate', argv: argv.filter((_, i) => i !== word.index) };
   let parsed: ReturnType<
     typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; tokens: true }>
   >;
@@ -101,6 +111,8 @@ export function parseRadfedArgs(argv: string[]): ParsedArgs {
     // `audit` parses its own options; hand it everything but the command word, wherever that was.
     return { kind: 'audit', argv: argv.filter((_, i) => i !== first.index) };
   }
+  if (first?.value === 'simulate')
+    return { kind: 'simulate', argv: argv.filter((_, i) => i !== first.index) };
   if (values.help || positionals.length === 0) return { kind: 'help', values };
   const [group = '', verb = '', ...args] = positionals;
   const command = `${group} ${verb}`;

@@ -50,6 +50,8 @@ Commands:
   audit verify EXPORT [--coordinator-key KEY]           offline check; \`radfed audit --help\` for more
   dashboard [--port P]                                  the dashboard in a browser (127.0.0.1, URL with a token)
   audit dashboard EXPORT [--port P]                     the same, offline, over an audit export
+  simulate --sites N [--rounds N] [--seed N] [--he-preset NAME] [--export FILE] [--json]
+                                                        a federation in one process; \`radfed simulate --help\`
 
 federations create defaults: conv4 trained by ${DEFAULT_CONV4_OBJECTIVE}, quorum ${D.minSites}, deadline ${D.roundDeadlineSeconds} s,
 ${D.maxSamplesPerSite} samples per site, HE preset ${DEFAULT_HE_PRESET}, up to max(${D.maxSites}, quorum) sites, weights within ±${D.maxAbsWeight}.
@@ -67,6 +69,8 @@ async function main(argv: string[]): Promise<number> {
   const parsed = parseRadfedArgs(argv);
   // The auditor's commands parse their own options and need no operator certificate.
   if (parsed.kind === 'audit') return auditMain(parsed.argv);
+  // Outside src/: it plays the sites too, so it holds HE secret keys (see coordinator/simulate/).
+  if (parsed.kind === 'simulate') return (await import('../../simulate/main.js')).simulateMain(parsed.argv);
   if (parsed.kind === 'help') {
     process.stdout.write(USAGE);
     return parsed.values.help ? 0 : 2;
