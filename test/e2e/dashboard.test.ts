@@ -6,26 +6,26 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Coordinator,
   type CoordinatorConfig,
-  loadCoordinatorConfig,
-  OperatorClient,
+  type OperatorClient,
   startCoordinator,
   tlsFromPkiDir,
 } from '@radfed/coordinator';
 import { AuditClient, freePort, runToEnd, waitFor, writeAuditExport } from '@radfed/coordinator/testing';
 import type { Round } from '@radfed/proto';
 import { silentLogger } from '@radfed/shared';
-import { type AgentIdentity, enrol, SiteClient, updateSigner } from '@radfed/site-agent';
+import { type AgentIdentity, type SiteClient, updateSigner } from '@radfed/site-agent';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrolSite } from '../support/agents.js';
+import { RADFED_BIN } from '../support/cli.js';
+import { type InProcessCoordinator, startInProcessCoordinator } from '../support/coordinator.js';
 
 const repo = join(import.meta.dirname, '../..');
-const RADFED = join(repo, 'coordinator/bin/radfed.mjs');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = join(repo, '.radfed/dashboard-screenshots');
 const OPEN = 2;
@@ -38,7 +38,7 @@ interface Dashboard {
 }
 
 function startDashboard(args: string[]): Promise<Dashboard> {
-  const child = spawn(process.execPath, [RADFED, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [RADFED_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -61,6 +61,7 @@ async function stopDashboard(d: Dashboard | undefined): Promise<void> {
 
 describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
   let dir: string;
+  let coordinator: InProcessCoordinator;
   let config: CoordinatorConfig;
   let coord: Coordinator | undefined;
   let address: string;
@@ -101,13 +102,10 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
   };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'radfed-dashboard-'));
     mkdirSync(SHOTS, { recursive: true });
     // A fixed port, so the coordinator can come back where the dashboard looks for it.
-    config = loadCoordinatorConfig({ dataDir: join(dir, 'coord'), port: await freePort() }, {});
-    coord = await startCoordinator(config, silentLogger);
-    address = `127.0.0.1:${coord.port}`;
-    op = new OperatorClient({ address, tls: tlsFromPkiDir(config.pkiDir) });
+    coordinator = await startInProcessCoordinator('dashboard', { port: await freePort() });
+    ({ dir, config, coord, address, op } = coordinator);
     const fed = await op.createFederation({
       name: 'dash',
       hePreset: 'plaintext',
@@ -117,21 +115,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
     fedId = fed.id;
     parameterCount = fed.parameterCount;
     for (const name of ['alpha', 'beta']) {
-      const inv = await op.inviteSite(fedId, name);
-      const id = await enrol({
-        coordinator: address,
-        caCertPem: tlsFromPkiDir(config.pkiDir).caCertPem,
-        token: inv.token,
-        stateDir: join(dir, 'agents', name),
-      });
-      sites.push({
-        id,
-        client: new SiteClient(address, {
-          caCertPem: id.caCertPem,
-          certPem: id.certPem,
-          keyPem: id.tlsKeyPem,
-        }),
-      });
+      sites.push(await enrolSite(coordinator, fedId, name, join(dir, 'agents', name)));
     }
     await op.scheduleRounds(fedId, 3);
     await runRound(1, [0.9, 0.7]);
@@ -146,9 +130,8 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
     await browser?.close();
     for (const d of dashboards) await stopDashboard(d);
     for (const s of sites) s.client.close();
-    op?.close();
-    await coord?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await coord?.stop(); // the coordinator the test restarted, if it did
+    await coordinator?.stop();
   });
 
   it('refuses requests without the session token, and admits the printed URL', async () => {
@@ -260,7 +243,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
 
   it('says so when the port is in use', async () => {
     const port = new URL(dashboards[0]!.origin).port;
-    const res = await runToEnd(RADFED, [
+    const res = await runToEnd(RADFED_BIN, [
       'dashboard',
       '--port',
       port,
@@ -327,7 +310,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
     // A file that is not an export: a sentence and exit 2, before any server starts.
     const notExport = join(dir, 'notes.txt');
     writeFileSync(notExport, 'hello\n');
-    const res = await runToEnd(RADFED, ['audit', 'dashboard', notExport, '--port', '0']);
+    const res = await runToEnd(RADFED_BIN, ['audit', 'dashboard', notExport, '--port', '0']);
     expect(res.code).toBe(2);
     expect(res.out).toMatch(/is not a readable audit export/);
     expect(res.out).not.toMatch(/\n\s+at /);
