@@ -95,6 +95,16 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
   };
   const shot = (page: Page, name: string) =>
     page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  /** `radfed dashboard` against the suite's coordinator, on `port` (default: a free one). */
+  const dashboardArgs = (port = '0') => [
+    'dashboard',
+    '--port',
+    port,
+    '--coordinator',
+    address,
+    '--pki-dir',
+    config.pkiDir,
+  ];
   const dashboard = async (args: string[]) => {
     const d = await startDashboard(args);
     dashboards.push(d);
@@ -135,15 +145,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
   });
 
   it('refuses requests without the session token, and admits the printed URL', async () => {
-    const d = await dashboard([
-      'dashboard',
-      '--port',
-      '0',
-      '--coordinator',
-      address,
-      '--pki-dir',
-      config.pkiDir,
-    ]);
+    const d = await dashboard(dashboardArgs());
     for (const path of ['/', '/api/federations', `/api/federations/${fedId}/events`, '/?token=wrong']) {
       const res = await fetch(`${d.origin}${path}`, { redirect: 'manual' });
       expect(res.status, path).toBe(403);
@@ -202,15 +204,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
       .waitFor();
     await shot(page, 'coordinator-down');
     // A dashboard started while the coordinator is away answers with a sentence, then recovers.
-    const late = await dashboard([
-      'dashboard',
-      '--port',
-      '0',
-      '--coordinator',
-      address,
-      '--pki-dir',
-      config.pkiDir,
-    ]);
+    const late = await dashboard(dashboardArgs());
     const cookie = (await fetch(late.url, { redirect: 'manual' })).headers.get('set-cookie')!.split(';')[0]!;
     const away = await fetch(`${late.origin}/api/federations`, { headers: { cookie } });
     expect(away.status).toBe(503);
@@ -243,15 +237,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
 
   it('says so when the port is in use', async () => {
     const port = new URL(dashboards[0]!.origin).port;
-    const res = await runToEnd(RADFED_BIN, [
-      'dashboard',
-      '--port',
-      port,
-      '--coordinator',
-      address,
-      '--pki-dir',
-      config.pkiDir,
-    ]);
+    const res = await runToEnd(RADFED_BIN, dashboardArgs(port));
     expect(res.code).toBe(2);
     expect(res.out).toMatch(new RegExp(`Port ${port} on 127.0.0.1 is in use; choose another with --port`));
   });
