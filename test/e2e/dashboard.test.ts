@@ -6,26 +6,26 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Coordinator,
   type CoordinatorConfig,
-  loadCoordinatorConfig,
-  OperatorClient,
+  type OperatorClient,
   startCoordinator,
   tlsFromPkiDir,
 } from '@radfed/coordinator';
 import { AuditClient, freePort, runToEnd, waitFor, writeAuditExport } from '@radfed/coordinator/testing';
 import type { Round } from '@radfed/proto';
 import { silentLogger } from '@radfed/shared';
-import { type AgentIdentity, enrol, SiteClient, updateSigner } from '@radfed/site-agent';
+import { type AgentIdentity, type SiteClient, updateSigner } from '@radfed/site-agent';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrolSite } from '../support/agents.js';
+import { RADFED_BIN } from '../support/cli.js';
+import { type InProcessCoordinator, startInProcessCoordinator } from '../support/coordinator.js';
 
 const repo = join(import.meta.dirname, '../..');
-const RADFED = join(repo, 'coordinator/bin/radfed.mjs');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = join(repo, '.radfed/dashboard-screenshots');
 const OPEN = 2;
@@ -38,7 +38,7 @@ interface Dashboard {
 }
 
 function startDashboard(args: string[]): Promise<Dashboard> {
-  const child = spawn(process.execPath, [RADFED, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [RADFED_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -61,6 +61,7 @@ async function stopDashboard(d: Dashboard | undefined): Promise<void> {
 
 describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
   let dir: string;
+  let coordinator: InProcessCoordinator;
   let config: CoordinatorConfig;
   let coord: Coordinator | undefined;
   let address: string;
@@ -94,6 +95,16 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
   };
   const shot = (page: Page, name: string) =>
     page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  /** `radfed dashboard` against the suite's coordinator, on `port` (default: a free one). */
+  const dashboardArgs = (port = '0') => [
+    'dashboard',
+    '--port',
+    port,
+    '--coordinator',
+    address,
+    '--pki-dir',
+    config.pkiDir,
+  ];
   const dashboard = async (args: string[]) => {
     const d = await startDashboard(args);
     dashboards.push(d);
@@ -101,13 +112,10 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
   };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'radfed-dashboard-'));
     mkdirSync(SHOTS, { recursive: true });
     // A fixed port, so the coordinator can come back where the dashboard looks for it.
-    config = loadCoordinatorConfig({ dataDir: join(dir, 'coord'), port: await freePort() }, {});
-    coord = await startCoordinator(config, silentLogger);
-    address = `127.0.0.1:${coord.port}`;
-    op = new OperatorClient({ address, tls: tlsFromPkiDir(config.pkiDir) });
+    coordinator = await startInProcessCoordinator('dashboard', { port: await freePort() });
+    ({ dir, config, coord, address, op } = coordinator);
     const fed = await op.createFederation({
       name: 'dash',
       hePreset: 'plaintext',
@@ -117,21 +125,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
     fedId = fed.id;
     parameterCount = fed.parameterCount;
     for (const name of ['alpha', 'beta']) {
-      const inv = await op.inviteSite(fedId, name);
-      const id = await enrol({
-        coordinator: address,
-        caCertPem: tlsFromPkiDir(config.pkiDir).caCertPem,
-        token: inv.token,
-        stateDir: join(dir, 'agents', name),
-      });
-      sites.push({
-        id,
-        client: new SiteClient(address, {
-          caCertPem: id.caCertPem,
-          certPem: id.certPem,
-          keyPem: id.tlsKeyPem,
-        }),
-      });
+      sites.push(await enrolSite(coordinator, fedId, name, join(dir, 'agents', name)));
     }
     await op.scheduleRounds(fedId, 3);
     await runRound(1, [0.9, 0.7]);
@@ -146,21 +140,12 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
     await browser?.close();
     for (const d of dashboards) await stopDashboard(d);
     for (const s of sites) s.client.close();
-    op?.close();
-    await coord?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await coord?.stop(); // the coordinator the test restarted, if it did
+    await coordinator?.stop();
   });
 
   it('refuses requests without the session token, and admits the printed URL', async () => {
-    const d = await dashboard([
-      'dashboard',
-      '--port',
-      '0',
-      '--coordinator',
-      address,
-      '--pki-dir',
-      config.pkiDir,
-    ]);
+    const d = await dashboard(dashboardArgs());
     for (const path of ['/', '/api/federations', `/api/federations/${fedId}/events`, '/?token=wrong']) {
       const res = await fetch(`${d.origin}${path}`, { redirect: 'manual' });
       expect(res.status, path).toBe(403);
@@ -219,15 +204,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
       .waitFor();
     await shot(page, 'coordinator-down');
     // A dashboard started while the coordinator is away answers with a sentence, then recovers.
-    const late = await dashboard([
-      'dashboard',
-      '--port',
-      '0',
-      '--coordinator',
-      address,
-      '--pki-dir',
-      config.pkiDir,
-    ]);
+    const late = await dashboard(dashboardArgs());
     const cookie = (await fetch(late.url, { redirect: 'manual' })).headers.get('set-cookie')!.split(';')[0]!;
     const away = await fetch(`${late.origin}/api/federations`, { headers: { cookie } });
     expect(away.status).toBe(503);
@@ -260,15 +237,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
 
   it('says so when the port is in use', async () => {
     const port = new URL(dashboards[0]!.origin).port;
-    const res = await runToEnd(RADFED, [
-      'dashboard',
-      '--port',
-      port,
-      '--coordinator',
-      address,
-      '--pki-dir',
-      config.pkiDir,
-    ]);
+    const res = await runToEnd(RADFED_BIN, dashboardArgs(port));
     expect(res.code).toBe(2);
     expect(res.out).toMatch(new RegExp(`Port ${port} on 127.0.0.1 is in use; choose another with --port`));
   });
@@ -327,7 +296,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in Chromium', () => {
     // A file that is not an export: a sentence and exit 2, before any server starts.
     const notExport = join(dir, 'notes.txt');
     writeFileSync(notExport, 'hello\n');
-    const res = await runToEnd(RADFED, ['audit', 'dashboard', notExport, '--port', '0']);
+    const res = await runToEnd(RADFED_BIN, ['audit', 'dashboard', notExport, '--port', '0']);
     expect(res.code).toBe(2);
     expect(res.out).toMatch(/is not a readable audit export/);
     expect(res.out).not.toMatch(/\n\s+at /);

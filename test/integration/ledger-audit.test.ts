@@ -10,13 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata, status } from '@grpc/grpc-js';
-import {
-  type Coordinator,
-  loadCoordinatorConfig,
-  OperatorClient,
-  startCoordinator,
-  tlsFromPkiDir,
-} from '@radfed/coordinator';
+import { type Coordinator, type OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
 import { runAuditBench } from '@radfed/coordinator/bench';
 import { AuditClient, roundQueries, runToEnd, waitFor, writeAuditExport } from '@radfed/coordinator/testing';
 import {
@@ -36,24 +30,22 @@ import {
   ledgerEntryDigest,
   signLedgerDigest,
   signUpdate,
-  silentLogger,
 } from '@radfed/shared';
 import { SiteHe } from '@radfed/shared/he-site';
 import {
   type AgentIdentity,
-  enrol,
-  SiteClient,
+  type SiteClient,
   saveReceipt,
   storedReceipt,
   updateSigner,
 } from '@radfed/site-agent';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrolSite } from '../support/agents.js';
+import { AGENT_BIN, RADFED_BIN } from '../support/cli.js';
+import { type InProcessCoordinator, startInProcessCoordinator } from '../support/coordinator.js';
 import { createTempDatabase, type TempDatabase } from '../support/services.js';
 
-const repo = join(import.meta.dirname, '../..');
-const RADFED_BIN = join(repo, 'coordinator/bin/radfed.mjs');
-const AGENT_BIN = join(repo, 'site-agent/bin/radfed-agent.mjs');
 const OPEN = 2;
 
 interface Row {
@@ -70,6 +62,7 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
   let dir: string;
   let db: TempDatabase;
   let sql: pg.Client;
+  let coordinator: InProcessCoordinator;
   let coord: Coordinator;
   let address: string;
   let pkiDir: string;
@@ -144,16 +137,13 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
   };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'radfed-ledger-'));
     db = await createTempDatabase('radfed_ledger');
     sql = new pg.Client({ connectionString: db.url });
-    const config = loadCoordinatorConfig({ dataDir: join(dir, 'coord'), port: 0, databaseUrl: db.url }, {});
-    coord = await startCoordinator(config, silentLogger);
+    coordinator = await startInProcessCoordinator('ledger', { databaseUrl: db.url });
+    ({ dir, coord, address, op } = coordinator);
     await sql.connect();
-    address = `127.0.0.1:${coord.port}`;
-    pkiDir = config.pkiDir;
-    blobDir = config.blobDir;
-    op = new OperatorClient({ address, tls: tlsFromPkiDir(pkiDir) });
+    pkiDir = coordinator.config.pkiDir;
+    blobDir = coordinator.config.blobDir;
     auditor = new AuditClient(address, tlsFromPkiDir(pkiDir, 'auditor'));
     // Plaintext keeps these cases about the ledger; the aggregator is looked up the same way for HE.
     const fed = await op.createFederation({
@@ -165,18 +155,7 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
     fedId = fed.id;
     parameterCount = fed.parameterCount;
     for (const name of ['alpha', 'beta', 'gamma']) {
-      const inv = await op.inviteSite(fedId, name);
-      const id = await enrol({
-        coordinator: address,
-        caCertPem: tlsFromPkiDir(pkiDir).caCertPem,
-        token: inv.token,
-        stateDir: join(dir, 'agents', name),
-      });
-      const client = new SiteClient(address, {
-        caCertPem: id.caCertPem,
-        certPem: id.certPem,
-        keyPem: id.tlsKeyPem,
-      });
+      const { id, client } = await enrolSite(coordinator, fedId, name, join(dir, 'agents', name));
       sites.push({ id, client, commitment: createHash('sha256').update(name).digest('hex') });
     }
     await op.scheduleRounds(fedId, 3);
@@ -185,11 +164,9 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
   afterAll(async () => {
     for (const s of sites) s.client.close();
     auditor?.close();
-    op?.close();
-    await coord?.stop();
+    await coordinator?.stop();
     await sql?.end();
     await db?.drop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses unsigned and wrongly signed uploads, storing nothing', async () => {
@@ -724,49 +701,27 @@ describe('provenance ledger: signed uploads, receipts, offline audit, tamper evi
 
 describe('ciphertext retention: verify says which rounds it could recompute', () => {
   let dir: string;
+  let coordinator: InProcessCoordinator;
   let coord: Coordinator;
   let op: OperatorClient;
   let auditor: AuditClient;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'radfed-retention-'));
-    const config = loadCoordinatorConfig(
-      { dataDir: join(dir, 'coord'), port: 0, ciphertextRetentionRounds: 1 },
-      {},
-    );
-    coord = await startCoordinator(config, silentLogger);
-    const address = `127.0.0.1:${coord.port}`;
-    op = new OperatorClient({ address, tls: tlsFromPkiDir(config.pkiDir) });
-    auditor = new AuditClient(address, tlsFromPkiDir(config.pkiDir, 'auditor'));
+    coordinator = await startInProcessCoordinator('retention', { ciphertextRetentionRounds: 1 });
+    ({ dir, coord, op } = coordinator);
+    auditor = new AuditClient(coordinator.address, tlsFromPkiDir(coordinator.config.pkiDir, 'auditor'));
   });
 
   afterAll(async () => {
     auditor?.close();
-    op?.close();
-    await coord?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await coordinator?.stop();
   });
 
   it('keeps the latest round, records the pruning, and fails an update that vanished unrecorded', async () => {
     const fed = await op.createFederation({ name: 'kept', hePreset: 'plaintext', minSites: 2 });
-    const address = `127.0.0.1:${coord.port}`;
-    const pkiDir = join(dir, 'coord', 'pki');
     const sites: { id: AgentIdentity; client: SiteClient }[] = [];
     for (const name of ['a', 'b']) {
-      const id = await enrol({
-        coordinator: address,
-        caCertPem: tlsFromPkiDir(pkiDir).caCertPem,
-        token: (await op.inviteSite(fed.id, name)).token,
-        stateDir: join(dir, 'agents', name),
-      });
-      sites.push({
-        id,
-        client: new SiteClient(address, {
-          caCertPem: id.caCertPem,
-          certPem: id.certPem,
-          keyPem: id.tlsKeyPem,
-        }),
-      });
+      sites.push(await enrolSite(coordinator, fed.id, name, join(dir, 'agents', name)));
     }
     await op.scheduleRounds(fed.id, 3);
     for (let number = 1; number <= 3; number++) {

@@ -7,41 +7,32 @@
  * verify then passes.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type Coordinator,
-  loadCoordinatorConfig,
-  OperatorClient,
-  startCoordinator,
-  tlsFromPkiDir,
-} from '@radfed/coordinator';
+import { type OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
 import { AuditClient, runToEnd, waitFor, writeAuditExport } from '@radfed/coordinator/testing';
 import { RoundState } from '@radfed/proto';
 import { silentLogger } from '@radfed/shared';
 import {
   type AgentIdentity,
-  enrol,
   listPending,
   listReceipts,
   notePending,
   recoverReceipts,
-  SiteClient,
+  type SiteClient,
   TaskLoop,
   TaskRunner,
   updateSigner,
 } from '@radfed/site-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrolSite } from '../support/agents.js';
+import { AGENT_BIN } from '../support/cli.js';
+import { type InProcessCoordinator, startInProcessCoordinator } from '../support/coordinator.js';
 import { createTempDatabase, type TempDatabase } from '../support/services.js';
-
-const repo = join(import.meta.dirname, '../..');
-const AGENT_BIN = join(repo, 'site-agent/bin/radfed-agent.mjs');
 
 describe('receipts after a crash: GetReceipt and receipts verify (PostgreSQL)', () => {
   let dir: string;
   let db: TempDatabase;
-  let coord: Coordinator;
+  let coordinator: InProcessCoordinator;
   let op: OperatorClient;
   let auditor: AuditClient;
   let fedId: string;
@@ -49,12 +40,10 @@ describe('receipts after a crash: GetReceipt and receipts verify (PostgreSQL)', 
   const sites: { id: AgentIdentity; client: SiteClient; stateDir: string }[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'radfed-receipts-'));
     db = await createTempDatabase('radfed_receipts');
-    const config = loadCoordinatorConfig({ dataDir: join(dir, 'coord'), port: 0, databaseUrl: db.url }, {});
-    coord = await startCoordinator(config, silentLogger);
-    const address = `127.0.0.1:${coord.port}`;
-    op = new OperatorClient({ address, tls: tlsFromPkiDir(config.pkiDir) });
+    coordinator = await startInProcessCoordinator('receipts', { databaseUrl: db.url });
+    const { address, config } = coordinator;
+    ({ dir, op } = coordinator);
     auditor = new AuditClient(address, tlsFromPkiDir(config.pkiDir, 'auditor'));
     const fed = await op.createFederation({
       name: 'receipts',
@@ -65,20 +54,7 @@ describe('receipts after a crash: GetReceipt and receipts verify (PostgreSQL)', 
     fedId = fed.id;
     parameterCount = fed.parameterCount;
     for (const name of ['alpha', 'beta']) {
-      const inv = await op.inviteSite(fedId, name);
-      const stateDir = join(dir, 'agents', name);
-      const id = await enrol({
-        coordinator: address,
-        caCertPem: tlsFromPkiDir(config.pkiDir).caCertPem,
-        token: inv.token,
-        stateDir,
-      });
-      const client = new SiteClient(address, {
-        caCertPem: id.caCertPem,
-        certPem: id.certPem,
-        keyPem: id.tlsKeyPem,
-      });
-      sites.push({ id, client, stateDir });
+      sites.push(await enrolSite(coordinator, fedId, name, join(dir, 'agents', name)));
     }
     await op.scheduleRounds(fedId, 1);
   });
@@ -86,10 +62,8 @@ describe('receipts after a crash: GetReceipt and receipts verify (PostgreSQL)', 
   afterAll(async () => {
     for (const s of sites) s.client.close();
     auditor?.close();
-    op?.close();
-    await coord?.stop();
+    await coordinator?.stop();
     await db?.drop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('an accepted update whose answer was lost: verify reports it, the next connection fetches it', async () => {

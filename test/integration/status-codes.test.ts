@@ -6,49 +6,34 @@
  * a sentence, never INTERNAL. Races are made deterministic by holding the competing write open in
  * a second connection until the coordinator's write is seen waiting on its lock.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import {
-  type Coordinator,
-  loadCoordinatorConfig,
-  OperatorClient,
-  startCoordinator,
-  tlsFromPkiDir,
-} from '@radfed/coordinator';
+import { type OperatorClient, tlsFromPkiDir } from '@radfed/coordinator';
 import { modelSpecToProto, waitFor } from '@radfed/coordinator/testing';
 import { channelCredentials, RpcError, SiteServiceClient, unaryCall } from '@radfed/proto';
-import { builtinModelSpec, createCsr, silentLogger } from '@radfed/shared';
+import { builtinModelSpec, createCsr } from '@radfed/shared';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type InProcessCoordinator, startInProcessCoordinator } from '../support/coordinator.js';
 import { createTempDatabase, type TempDatabase } from '../support/services.js';
 
 describe('status codes for undecodable requests and lost races', () => {
-  let dir: string;
   let db: TempDatabase;
-  let coord: Coordinator;
+  let coordinator: InProcessCoordinator;
   let address: string;
   let op: OperatorClient;
   let caPem: string;
   let tls: ReturnType<typeof tlsFromPkiDir>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'radfed-status-'));
     db = await createTempDatabase();
-    const config = loadCoordinatorConfig({ dataDir: dir, port: 0, databaseUrl: db.url }, {});
-    coord = await startCoordinator(config, silentLogger);
-    address = `127.0.0.1:${coord.port}`;
-    tls = tlsFromPkiDir(config.pkiDir);
-    caPem = tls.caCertPem;
-    op = new OperatorClient({ address, tls });
+    coordinator = await startInProcessCoordinator('status', { databaseUrl: db.url });
+    ({ address, op, caPem } = coordinator);
+    tls = tlsFromPkiDir(coordinator.config.pkiDir);
   });
 
   afterAll(async () => {
-    op?.close();
-    await coord?.stop();
+    await coordinator?.stop();
     await db?.drop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const failure = (p: Promise<unknown>) =>

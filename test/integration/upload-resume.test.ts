@@ -6,17 +6,9 @@
  * internal error.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Metadata, status } from '@grpc/grpc-js';
-import {
-  type Coordinator,
-  loadCoordinatorConfig,
-  OperatorClient,
-  startCoordinator,
-  tlsFromPkiDir,
-} from '@radfed/coordinator';
 import { modelSpecToProto, roundQueries, waitFor } from '@radfed/coordinator/testing';
 import {
   channelCredentials,
@@ -30,17 +22,13 @@ import {
 import { builtinModelSpec, createLogger, signUpdate } from '@radfed/shared';
 import { type AgentIdentity, enrol } from '@radfed/site-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type InProcessCoordinator, startInProcessCoordinator } from '../support/coordinator.js';
 import { createTempDatabase, type TempDatabase } from '../support/services.js';
 
 const CHUNK = 64 * 1024;
 
-interface Scenario {
-  dir: string;
+interface Scenario extends InProcessCoordinator {
   db: TempDatabase;
-  coord: Coordinator;
-  address: string;
-  caPem: string;
-  op: OperatorClient;
   site: AgentIdentity;
   roundId: string;
   update: Uint8Array;
@@ -49,17 +37,14 @@ interface Scenario {
 
 /** A coordinator on its own PostgreSQL database with one enrolled site and round 1 open. */
 async function scenario(name: string, uploadInactivitySeconds: number): Promise<Scenario> {
-  const dir = mkdtempSync(join(tmpdir(), `radfed-${name}-`));
   const db = await createTempDatabase();
-  const config = loadCoordinatorConfig(
-    { dataDir: join(dir, 'coord'), port: 0, databaseUrl: db.url, uploadInactivitySeconds },
-    {},
-  );
   const logs: Record<string, unknown>[] = [];
-  const coord = await startCoordinator(config, createLogger({ write: (l) => logs.push(JSON.parse(l)) }));
-  const address = `127.0.0.1:${coord.port}`;
-  const caPem = tlsFromPkiDir(config.pkiDir).caCertPem;
-  const op = new OperatorClient({ address, tls: tlsFromPkiDir(config.pkiDir) });
+  const coordinator = await startInProcessCoordinator(
+    name,
+    { databaseUrl: db.url, uploadInactivitySeconds },
+    createLogger({ write: (l) => logs.push(JSON.parse(l)) }),
+  );
+  const { dir, address, caPem, op } = coordinator;
   const fed = await op.createFederation({
     name,
     modelSpec: modelSpecToProto(builtinModelSpec('dense-ae-32')),
@@ -80,15 +65,13 @@ async function scenario(name: string, uploadInactivitySeconds: number): Promise<
     return rs[0]?.state === 2 ? rs[0] : undefined;
   });
   const update = new Uint8Array(new Float64Array(fed.parameterCount).fill(0.25).buffer);
-  return { dir, db, coord, address, caPem, op, site, roundId: round.id, update, logs };
+  return { ...coordinator, db, site, roundId: round.id, update, logs };
 }
 
 async function tearDown(s: Scenario | undefined): Promise<void> {
   if (!s) return;
-  s.op.close();
-  await s.coord.stop();
+  await s.stop();
   await s.db.drop();
-  rmSync(s.dir, { recursive: true, force: true });
 }
 
 describe('resumable uploads over a real stream', () => {

@@ -29,6 +29,27 @@ export interface AgentCoordinator {
   op: OperatorClient;
 }
 
+/** A site enrolled through the real Enrol RPC, with a SiteClient over mutual TLS (the caller closes it). */
+export interface EnrolledSite {
+  id: AgentIdentity;
+  client: SiteClient;
+  stateDir: string;
+}
+
+/** Invites `name` to the federation and enrols it with the invitation's token, its keys in `stateDir`. */
+export async function enrolSite(
+  coordinator: AgentCoordinator,
+  federationId: string,
+  name: string,
+  stateDir: string,
+): Promise<EnrolledSite> {
+  const { address, caPem, op } = coordinator;
+  const { token } = await op.inviteSite(federationId, name);
+  const id = await enrol({ coordinator: address, caCertPem: caPem, token, stateDir });
+  const client = new SiteClient(address, { caCertPem: caPem, certPem: id.certPem, keyPem: id.tlsKeyPem });
+  return { id, client, stateDir };
+}
+
 /** Makes agents for a suite and closes them all at its end. */
 export class TestAgents {
   private readonly agents: TestAgent[] = [];
@@ -51,11 +72,12 @@ export class TestAgents {
 
   /** Invites `name` to the federation and enrols it with the invitation's token. */
   async enrol(federationId: string, name: string): Promise<TestAgent> {
-    const { address, caPem, op } = this.coordinator;
-    const { token } = await op.inviteSite(federationId, name);
-    const stateDir = join(this.dir, federationId, name);
-    const id = await enrol({ coordinator: address, caCertPem: caPem, token, stateDir });
-    const client = new SiteClient(address, { caCertPem: caPem, certPem: id.certPem, keyPem: id.tlsKeyPem });
+    const { id, client, stateDir } = await enrolSite(
+      this.coordinator,
+      federationId,
+      name,
+      join(this.dir, federationId, name),
+    );
     const keyring = new HeKeyring({
       client,
       he: this.he,

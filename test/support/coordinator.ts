@@ -16,7 +16,7 @@ import {
   tlsFromPkiDir,
 } from '@radfed/coordinator';
 import { COORDINATOR_BIN, freePort, type ProcessGroup, waitFor } from '@radfed/coordinator/testing';
-import { silentLogger } from '@radfed/shared';
+import { type Logger, silentLogger } from '@radfed/shared';
 
 /** A coordinator running in the test process, with an operator client and the CA agents trust. */
 export interface InProcessCoordinator {
@@ -34,15 +34,17 @@ export interface InProcessCoordinator {
 /**
  * Starts a coordinator in this process on a free port, in a new directory named after `name`.
  * `flags` are coordinator configuration fields (as `loadCoordinatorConfig` takes them), e.g.
- * `{ tickMs: 100 }` or `{ databaseUrl }`; the process environment is not read.
+ * `{ tickMs: 100 }` or `{ databaseUrl }`; the process environment is not read. `log` receives the
+ * coordinator's log (default: nothing is logged).
  */
 export async function startInProcessCoordinator(
   name: string,
   flags: Record<string, unknown> = {},
+  log: Logger = silentLogger,
 ): Promise<InProcessCoordinator> {
   const dir = mkdtempSync(join(tmpdir(), `radfed-${name}-`));
   const config = loadCoordinatorConfig({ dataDir: join(dir, 'coord'), port: 0, ...flags }, {});
-  const coord = await startCoordinator(config, silentLogger);
+  const coord = await startCoordinator(config, log);
   const address = `127.0.0.1:${coord.port}`;
   const tls = tlsFromPkiDir(config.pkiDir);
   const op = new OperatorClient({ address, tls });
