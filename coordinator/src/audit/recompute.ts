@@ -53,7 +53,8 @@ export class Recomputation {
 
   /**
    * Takes one blob record of the export; `dataBytes` is its base64 as bytes when the reader gave it
-   * so (see `readAuditExport`), which this takes over.
+   * so (see `readAuditExport`): this copies them before it returns its promise (nothing before the
+   * copy awaits), so the reader may read over them as soon as the next record is asked for.
    */
   async take(blob: ExportBlob, dataBytes?: Uint8Array): Promise<void> {
     if (blob.role === 'he-public-parameters') {

@@ -6,15 +6,19 @@ import { parentPort } from 'node:worker_threads';
 
 const view = (u) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
-parentPort.on('message', ({ id, base64, into, bytes }) => {
+/** The shared buffers the verifier lent, by id: each is sent once (again when it grows). */
+const lent = new Map();
+
+parentPort.on('message', ({ id, bytes, buffers, text, out, textBytes, base64 }) => {
   if (bytes) {
     parentPort.postMessage({ id, sha256: createHash('sha256').update(view(bytes)).digest('hex') });
     return;
   }
-  // Decoded into the buffer the caller lent (reused from update to update), and moved back.
-  const text = typeof base64 === 'string' ? base64 : view(base64).toString('latin1');
-  const out = Buffer.from(into);
-  const length = out.write(text, 0, out.length, 'base64');
-  const sha256 = createHash('sha256').update(out.subarray(0, length)).digest('hex');
-  parentPort.postMessage({ id, bytes: new Uint8Array(into, 0, length), sha256 }, [into]);
+  if (text) lent.set(buffers, { text: Buffer.from(text), out: Buffer.from(out) });
+  const into = lent.get(buffers);
+  // Base64 in a string when the reader gave one, else in the shared text buffer; decoded into `out`.
+  const source = base64 ?? into.text.toString('latin1', 0, textBytes);
+  const length = into.out.write(source, 0, into.out.length, 'base64');
+  const sha256 = createHash('sha256').update(into.out.subarray(0, length)).digest('hex');
+  parentPort.postMessage({ id, length, sha256 });
 });
