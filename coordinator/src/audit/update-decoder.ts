@@ -9,7 +9,8 @@ export interface DecodedUpdate {
 
 interface Reply {
   id: number;
-  /** Bytes decoded into the buffer's `out`. */
+  /** The buffers' `out`, moved back, and how many bytes were decoded into it. */
+  out?: ArrayBuffer;
   length?: number;
   sha256: string;
 }
@@ -22,20 +23,24 @@ interface Thread {
 }
 
 /**
- * Memory shared with the workers for one update in flight: its base64 (`text`) and what it decodes
- * to (`out`). Shared once with each worker and reused from update to update, so that handing an
- * update over moves a few numbers, not megabytes: moving (transferring) buffers back and forth
- * counts as fresh external memory on each arrival, for which V8 collects garbage again and again.
+ * Memory for one update in flight, reused from update to update: its base64 (`text`), shared once
+ * with each worker, so that handing an update over copies it into memory the worker holds already
+ * rather than allocating; and what it decodes to (`out`), moved to the worker and back. `out` is not
+ * shared: the fold copies updates from it at offsets no word alignment holds for, which for shared
+ * memory means byte by byte.
  */
 interface Buffers {
   id: number;
-  /** Bumped whenever the buffers are replaced by larger ones, so workers know to take the new ones. */
+  /** Bumped whenever `text` is replaced by a larger one, so workers know to take the new one. */
   version: number;
   text: SharedArrayBuffer;
-  out: SharedArrayBuffer;
+  out: ArrayBuffer;
 }
 
 const WORKER = new URL('./update-worker.mjs', import.meta.url);
+
+/** Base64 is copied into its shared buffer at its source's offset modulo this (see decode). */
+const TEXT_ALIGN = 8;
 
 /**
  * Decodes exported updates (base64) and hashes them on worker threads, so that the thread reading
@@ -70,16 +75,15 @@ export class UpdateDecoder {
     if (typeof base64 === 'string') {
       message = { base64, buffers: buffers.id, ...shared };
     } else {
-      new Uint8Array(buffers.text).set(base64);
-      message = { textBytes: base64.length, buffers: buffers.id, ...shared };
+      // Copied to the same alignment as the source: a copy into shared memory goes word by word
+      // only when both sides are equally aligned, else byte by byte (five times slower).
+      const at = base64.byteOffset % TEXT_ALIGN;
+      new Uint8Array(buffers.text).set(base64, at);
+      message = { textStart: at, textBytes: base64.length, buffers: buffers.id, ...shared };
     }
-    let reply: Reply;
-    try {
-      reply = await this.run(thread, message);
-    } catch (err) {
-      this.free.push(buffers);
-      throw err;
-    }
+    // Without a reply the worker failed, and `out` with it: these buffers are not reused.
+    const reply = await this.run(thread, { ...message, out: buffers.out }, [buffers.out]);
+    buffers.out = reply.out!;
     const bytes = new Uint8Array(buffers.out, 0, reply.length);
     this.inUse.set(buffers.out, buffers);
     return { bytes, sha256: reply.sha256 };
@@ -126,21 +130,22 @@ export class UpdateDecoder {
   /** Free buffers large enough for `base64Length` characters of base64: reused, grown or new. */
   private buffersFor(base64Length: number): Buffers {
     const outBytes = Math.floor((base64Length * 3) / 4);
-    const fit = this.free.findIndex((b) => b.text.byteLength >= base64Length);
+    const textBytes = base64Length + TEXT_ALIGN;
+    const fit = this.free.findIndex((b) => b.text.byteLength >= textBytes && b.out.byteLength >= outBytes);
     if (fit >= 0) return this.free.splice(fit, 1)[0]!;
     const grow = this.free.pop();
     const buffers = grow ?? { id: this.buffersMade++, version: 0, text: undefined!, out: undefined! };
     buffers.version++;
-    buffers.text = new SharedArrayBuffer(base64Length);
-    buffers.out = new SharedArrayBuffer(outBytes);
+    buffers.text = new SharedArrayBuffer(textBytes);
+    buffers.out = new ArrayBuffer(outBytes);
     return buffers;
   }
 
-  /** The buffers to send with a message to `thread`: none when it holds this version already. */
-  private share(thread: Thread, buffers: Buffers): { text?: SharedArrayBuffer; out?: SharedArrayBuffer } {
+  /** The shared buffer to send with a message to `thread`: none when it holds this version already. */
+  private share(thread: Thread, buffers: Buffers): { text?: SharedArrayBuffer } {
     if (thread.known.get(buffers.id) === buffers.version) return {};
     thread.known.set(buffers.id, buffers.version);
-    return { text: buffers.text, out: buffers.out };
+    return { text: buffers.text };
   }
 
   private leastBusy(): Thread {

@@ -6,19 +6,20 @@ import { parentPort } from 'node:worker_threads';
 
 const view = (u) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
-/** The shared buffers the verifier lent, by id: each is sent once (again when it grows). */
+/** The shared base64 buffers the verifier lent, by id: each is sent once (again when it grows). */
 const lent = new Map();
 
-parentPort.on('message', ({ id, bytes, buffers, text, out, textBytes, base64 }) => {
+parentPort.on('message', ({ id, bytes, buffers, text, out, textStart, textBytes, base64 }) => {
   if (bytes) {
     parentPort.postMessage({ id, sha256: createHash('sha256').update(view(bytes)).digest('hex') });
     return;
   }
-  if (text) lent.set(buffers, { text: Buffer.from(text), out: Buffer.from(out) });
-  const into = lent.get(buffers);
-  // Base64 in a string when the reader gave one, else in the shared text buffer; decoded into `out`.
-  const source = base64 ?? into.text.toString('latin1', 0, textBytes);
-  const length = into.out.write(source, 0, into.out.length, 'base64');
-  const sha256 = createHash('sha256').update(into.out.subarray(0, length)).digest('hex');
-  parentPort.postMessage({ id, length, sha256 });
+  if (text) lent.set(buffers, Buffer.from(text));
+  // Base64 in a string when the reader gave one, else in the shared text buffer; decoded into the
+  // buffer lent (`out`, reused from update to update), which is moved back.
+  const source = base64 ?? lent.get(buffers).toString('latin1', textStart, textStart + textBytes);
+  const into = Buffer.from(out);
+  const length = into.write(source, 0, into.length, 'base64');
+  const sha256 = createHash('sha256').update(into.subarray(0, length)).digest('hex');
+  parentPort.postMessage({ id, out, length, sha256 }, [out]);
 });
