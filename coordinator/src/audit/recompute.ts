@@ -10,6 +10,14 @@ const FOLDS_IN_FLIGHT = 8;
 /** Updates of a round added to its sum in one pass (which serialises the sum once, not per update). */
 const FOLD_BATCH = 4;
 
+/**
+ * Batches adding to their sums at once. A batch in work on the HE threads needs no more input to
+ * finish, so the reader may wait on it without deadlock; without this bound, the decoded updates of
+ * rounds waiting to be added pile up (the folds in flight count only those not yet checked), and
+ * with them the HE chunk buffers in transit.
+ */
+const BATCHES_IN_FLIGHT = 2;
+
 /** Whether a sealed round's aggregate was recomputed from its updates, and if not, why. */
 export type Recomputed = 'yes' | 'pruned' | 'missing' | 'mismatch' | 'n/a';
 
@@ -45,6 +53,7 @@ interface Refold {
 export class Recomputation {
   private readonly refolds = new Map<string, Refold>();
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly batches = new Set<Promise<void>>();
   /** The federation's aggregator once needed; null when this build cannot recompute its encoding. */
   private aggregator: AuditAggregator | null | undefined;
   private readonly decoder = new UpdateDecoder();
@@ -53,7 +62,8 @@ export class Recomputation {
 
   /**
    * Takes one blob record of the export; `dataBytes` is its base64 as bytes when the reader gave it
-   * so (see `readAuditExport`), which this takes over.
+   * so (see `readAuditExport`): this copies them before it returns its promise (nothing before the
+   * copy awaits), so the reader may read over them as soon as the next record is asked for.
    */
   async take(blob: ExportBlob, dataBytes?: Uint8Array): Promise<void> {
     if (blob.role === 'he-public-parameters') {
@@ -178,6 +188,7 @@ export class Recomputation {
     this.inFlight.add(folding);
     void folding.then(() => this.inFlight.delete(folding));
     while (this.inFlight.size >= FOLDS_IN_FLIGHT) await Promise.race(this.inFlight);
+    while (this.batches.size >= BATCHES_IN_FLIGHT) await Promise.race(this.batches);
   }
 
   /** Takes one decoded update into its round's sum once it hashes to what the site signed. */
@@ -190,7 +201,13 @@ export class Recomputation {
     }
     r.batch.push({ update, decoded });
     r.checked++;
-    if (r.batch.length >= FOLD_BATCH || r.checked === r.round.accepted.length) await this.foldBatch(r, agg);
+    if (r.batch.length >= FOLD_BATCH || r.checked === r.round.accepted.length) {
+      const batch = this.foldBatch(r, agg);
+      const settled = batch.catch(() => undefined);
+      this.batches.add(settled);
+      void settled.then(() => this.batches.delete(settled));
+      await batch;
+    }
   }
 
   /** Adds the round's waiting updates to its sum; on a refusal, names the update refused. */

@@ -6,15 +6,20 @@ import { parentPort } from 'node:worker_threads';
 
 const view = (u) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
-parentPort.on('message', ({ id, base64, into, bytes }) => {
+/** The shared base64 buffers the verifier lent, by id: each is sent once (again when it grows). */
+const lent = new Map();
+
+parentPort.on('message', ({ id, bytes, buffers, text, out, textStart, textBytes, base64 }) => {
   if (bytes) {
     parentPort.postMessage({ id, sha256: createHash('sha256').update(view(bytes)).digest('hex') });
     return;
   }
-  // Decoded into the buffer the caller lent (reused from update to update), and moved back.
-  const text = typeof base64 === 'string' ? base64 : view(base64).toString('latin1');
-  const out = Buffer.from(into);
-  const length = out.write(text, 0, out.length, 'base64');
-  const sha256 = createHash('sha256').update(out.subarray(0, length)).digest('hex');
-  parentPort.postMessage({ id, bytes: new Uint8Array(into, 0, length), sha256 }, [into]);
+  if (text) lent.set(buffers, Buffer.from(text));
+  // Base64 in a string when the reader gave one, else in the shared text buffer; decoded into the
+  // buffer lent (`out`, reused from update to update), which is moved back.
+  const source = base64 ?? lent.get(buffers).toString('latin1', textStart, textStart + textBytes);
+  const into = Buffer.from(out);
+  const length = into.write(source, 0, into.length, 'base64');
+  const sha256 = createHash('sha256').update(into.subarray(0, length)).digest('hex');
+  parentPort.postMessage({ id, out, length, sha256 }, [out]);
 });

@@ -75,8 +75,13 @@ function foldShape(
 export class CiphertextSum {
   private pool: HePool | undefined;
   private readonly expectedParameters = new Map<string, Promise<Uint8Array>>();
-  /** Chunk buffers back from the workers, reused (a few per thread). */
+  /**
+   * Chunk buffers back from the workers, reused: as many as were ever in transit at once (at least a
+   * few per thread), so that folds run side by side reuse buffers rather than allocate and drop them.
+   */
   private spare: ArrayBuffer[] = [];
+  private inTransit = 0;
+  private mostInTransit = 0;
 
   /** @param threads worker threads to shard each fold over (default: cores available, at most 8). */
   constructor(private readonly threads?: number) {}
@@ -250,6 +255,8 @@ export class CiphertextSum {
     const inputBytes = span * (shape.sumFrame + shape.updates * shape.updateFrame);
     const input = new Uint8Array(this.buffer(inputBytes), 0, inputBytes);
     const output = this.buffer(span * shape.outFrame);
+    this.inTransit += 2;
+    this.mostInTransit = Math.max(this.mostInTransit, this.inTransit);
     let back: { output: ArrayBuffer; input: ArrayBuffer } | undefined;
     try {
       await fill(input, 0);
@@ -277,7 +284,8 @@ export class CiphertextSum {
       // (a job the worker refused keeps them, detached here, for its garbage collector).
       if (back) this.spare.push(back.input, back.output);
       else if (input.buffer.byteLength > 0) this.spare.push(input.buffer as ArrayBuffer, output);
-      this.spare.splice(4 * this.workers().size);
+      this.inTransit -= 2;
+      this.spare.splice(Math.max(4 * this.workers().size, this.mostInTransit));
     }
   }
 
@@ -314,10 +322,17 @@ export class CiphertextSum {
     this.pool = undefined;
   }
 
-  /** A buffer of at least `bytes` for a chunk in transit: a spare one, or a new one. */
+  /**
+   * A buffer of at least `bytes` for a chunk in transit: the smallest spare one that fits (so that
+   * small outputs do not take the inputs' buffers, leaving inputs to allocate), or a new one.
+   */
   private buffer(bytes: number): ArrayBuffer {
-    const i = this.spare.findIndex((b) => b.byteLength >= bytes);
-    return i >= 0 ? this.spare.splice(i, 1)[0]! : new ArrayBuffer(bytes);
+    let best = -1;
+    for (let i = 0; i < this.spare.length; i++) {
+      const size = this.spare[i]!.byteLength;
+      if (size >= bytes && (best < 0 || size < this.spare[best]!.byteLength)) best = i;
+    }
+    return best >= 0 ? this.spare.splice(best, 1)[0]! : new ArrayBuffer(bytes);
   }
 
   private workers(): HePool {

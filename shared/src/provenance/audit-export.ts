@@ -13,7 +13,7 @@
  * Nothing in an export is trusted by the verifier that it does not re-check: certificates and keys are
  * cross-checked against the signed ledger, and blobs against the digests the sites signed.
  */
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { z } from 'zod';
 import { AuditExportFormatError } from '../errors.js';
 
@@ -89,8 +89,9 @@ export interface ReadAuditExportOptions {
   checkEndCounts?: boolean;
   /**
    * Hand a blob's base64 over as bytes (`dataBytes`) rather than as a string in `data`, wherever the
-   * line allows (see {@link parseLine}). The caller owns them: their ArrayBuffer holds nothing the
-   * reader uses again, so it may be moved to a worker thread.
+   * line allows (see {@link parseLine}). They are a view into the reader's buffer, valid only until
+   * the next record is asked for (the reader then reads over them): copy what is to be kept, and
+   * never move their ArrayBuffer to a worker thread.
    */
   blobDataAsBytes?: boolean;
 }
@@ -185,7 +186,7 @@ const QUOTE = 0x22;
  * One line as JSON. A blob line as {@link exportLine} writes it (data last) is split rather than
  * parsed whole: JSON.parse of the small head, and the base64 taken as it stands, which is valid JSON
  * string content exactly when it holds no quote or backslash (checked), as a string in `data` or,
- * with `asBytes`, a copy of its bytes. Anything else is parsed whole.
+ * with `asBytes`, a view of its bytes in the line. Anything else is parsed whole.
  */
 function parseLine(bytes: Buffer, asBytes: boolean): { raw: unknown; dataBytes?: Uint8Array } {
   if (bytes.subarray(0, BLOB_PREFIX.length).equals(BLOB_PREFIX)) {
@@ -201,12 +202,7 @@ function parseLine(bytes: Buffer, asBytes: boolean): { raw: unknown; dataBytes?:
     ) {
       const head = JSON.parse(`${bytes.toString('utf8', 0, at)}}`) as Record<string, unknown>;
       if (!Object.hasOwn(head, 'data')) {
-        if (asBytes) {
-          // A line assembled from several reads owns its memory: hand over a view rather than a copy.
-          const owned = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength;
-          const data = bytes.subarray(start, end);
-          return { raw: head, dataBytes: owned ? data : new Uint8Array(data) };
-        }
+        if (asBytes) return { raw: head, dataBytes: bytes.subarray(start, end) };
         return { raw: { ...head, data: bytes.toString('latin1', start, end) } };
       }
     }
@@ -214,26 +210,56 @@ function parseLine(bytes: Buffer, asBytes: boolean): { raw: unknown; dataBytes?:
   return { raw: JSON.parse(bytes.toString('utf8')) };
 }
 
-/** The file's lines as bytes (without the newline or a CR before it), read in large chunks. */
+/** Bytes read from the file at a time; the buffer grows past this only to hold a longer line. */
+const READ_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The file's lines as bytes (without the newline or a CR before it). Each line is a view into one
+ * read buffer reused from read to read (grown to the longest line), valid until the next line is
+ * asked for: reading allocates nothing per line or per read, so multi-gigabyte exports of
+ * megabyte lines leave the garbage collector nothing to do.
+ */
 async function* lines(path: string): AsyncGenerator<Buffer> {
-  let carry: Buffer[] = [];
-  for await (const chunk of createReadStream(path, {
-    highWaterMark: 4 * 1024 * 1024,
-  }) as AsyncIterable<Buffer>) {
-    let from = 0;
-    for (let nl = chunk.indexOf(10, from); nl >= 0; nl = chunk.indexOf(10, from)) {
-      let line = chunk.subarray(from, nl);
-      if (carry.length > 0) {
-        line = Buffer.concat([...carry, line]);
-        carry = [];
+  const file = await open(path, 'r');
+  try {
+    let buf = Buffer.allocUnsafeSlow(READ_BYTES);
+    // Bytes [start, end) of buf are read and not yet handed out; [start, scanned) hold no newline.
+    let start = 0;
+    let end = 0;
+    let scanned = 0;
+    let eof = false;
+    for (;;) {
+      const nl = scanned < end ? buf.subarray(0, end).indexOf(10, scanned) : -1;
+      if (nl >= 0) {
+        yield withoutCr(buf.subarray(start, nl));
+        start = nl + 1;
+        scanned = start;
+        continue;
       }
-      yield line.at(-1) === 13 ? line.subarray(0, -1) : line;
-      from = nl + 1;
+      scanned = end;
+      if (eof) break;
+      if (start > 0) {
+        // Move the line begun to the front of the buffer, to read the rest of it behind it.
+        buf.copy(buf, 0, start, end);
+        end -= start;
+        scanned -= start;
+        start = 0;
+      }
+      if (end === buf.length) {
+        const bigger = Buffer.allocUnsafeSlow(2 * buf.length);
+        buf.copy(bigger, 0, 0, end);
+        buf = bigger;
+      }
+      const { bytesRead } = await file.read(buf, end, buf.length - end, null);
+      if (bytesRead === 0) eof = true;
+      end += bytesRead;
     }
-    if (from < chunk.length) carry.push(chunk.subarray(from));
+    if (start < end) yield withoutCr(buf.subarray(start, end));
+  } finally {
+    await file.close();
   }
-  if (carry.length > 0) {
-    const last = Buffer.concat(carry);
-    yield last.at(-1) === 13 ? last.subarray(0, -1) : last;
-  }
+}
+
+function withoutCr(line: Buffer): Buffer {
+  return line.at(-1) === 13 ? line.subarray(0, -1) : line;
 }

@@ -168,13 +168,47 @@ describe('audit export file', () => {
     const end: ExportRecord = { type: 'end', entries: 2, blobs: 1 };
     writeFileSync(path, [header, blob, end].map((r) => exportLine(r)).join(''));
     const records = [];
+    let data: string | undefined;
     for await (const r of readAuditExport(path, { checkEndCounts: false, blobDataAsBytes: true })) {
       records.push(r);
+      // The bytes are valid until the next record is asked for.
+      if (r.dataBytes) data = Buffer.from(r.dataBytes).toString('latin1');
     }
     expect(records.at(-1)).toEqual(end);
     const read = records[1]!;
     expect(read.type).toBe('blob');
     expect('data' in read).toBe(false);
-    expect(Buffer.from(read.dataBytes!).toString('latin1')).toBe(Buffer.from('hello').toString('base64'));
+    expect(data).toBe(Buffer.from('hello').toString('base64'));
+  });
+
+  it('reads lines longer than a read, across reads, and with CRLF endings', async () => {
+    // Blobs of 12 MB and 20 MB of base64: longer than one read (8 MiB), so the reader's buffer grows.
+    const blobs = [12e6, 3, 20e6].map(
+      (chars, i): ExportRecord => ({
+        type: 'blob',
+        role: 'update',
+        entryIndex: i,
+        digest: 'ab'.repeat(32),
+        data: String.fromCharCode(65 + i).repeat(chars),
+      }),
+    );
+    const end: ExportRecord = { type: 'end', entries: 0, blobs: blobs.length };
+    const text = [header, ...blobs, end].map((r) => exportLine(r)).join('');
+    for (const [name, content] of [
+      ['lf', text],
+      ['crlf', text.replaceAll('\n', '\r\n')],
+    ] as const) {
+      writeFileSync(join(dir, `${name}.ndjson`), content);
+      const asStrings = [];
+      for await (const r of readAuditExport(join(dir, `${name}.ndjson`))) asStrings.push(r);
+      expect(asStrings).toEqual([header, ...blobs, end]);
+      const asBytes = [];
+      for await (const r of readAuditExport(join(dir, `${name}.ndjson`), { blobDataAsBytes: true })) {
+        if (r.type !== 'blob') continue;
+        const { dataBytes, ...rest } = r;
+        asBytes.push({ ...rest, data: Buffer.from(dataBytes!).toString('latin1') });
+      }
+      expect(asBytes).toEqual(blobs);
+    }
   });
 });
