@@ -3,6 +3,7 @@
  * `radfed-agent backend status [--json]`, both with `--backends-dir DIR` (`RADFED_BACKENDS_DIR`).
  */
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadAgentConfig } from '../config/config.js';
 import { BACKEND_CANDIDATES, type BackendId } from '../training/backend.js';
@@ -29,7 +30,7 @@ export async function backendCommand(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
     },
   });
-  const home = values['backends-dir'] ?? backendsHome();
+  const home = values['backends-dir'] !== undefined ? resolve(values['backends-dir']) : backendsHome();
   const command = positionals.join(' ');
   if (command === 'install native') {
     if (values.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(values.sha256)) {

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { NativeInstallError } from '../errors.js';
 import { checkBackend } from './check.js';
 import { backendsHome, MANIFEST, type NativeManifest, nativeDir } from './native-home.js';
@@ -45,7 +45,8 @@ export interface InstallNativeOptions {
  * @throws NativeInstallError saying which step failed and why; nothing is left half-installed.
  */
 export async function installNative(options: InstallNativeOptions = {}): Promise<NativeManifest> {
-  const home = options.home ?? backendsHome();
+  // Absolute, since pip and node-gyp run with other working directories.
+  const home = options.home !== undefined ? resolve(options.home) : backendsHome();
   const env = options.env ?? process.env;
   const log = options.log ?? (() => {});
   const project: PinnedWheel['project'] = options.gpu ? 'tensorflow' : 'tensorflow-cpu';
