@@ -1,67 +1,15 @@
-/** The JSON the dashboard server sends; mirrors coordinator/src/dashboard/views.ts and audit.ts. */
+export type {
+  CustodyView as Custody,
+  FederationDetail as Detail,
+  FederationView as Federation,
+  ParticipantView as Participant,
+  RoundView as Round,
+  SiteView as Site,
+} from './view-types.js';
+/** The rest of the JSON the dashboard server sends; mirrors coordinator/src/dashboard/audit.ts. */
 export interface Info {
   mode: 'live' | 'audit';
   title: string;
-}
-
-export interface Custody {
-  encrypted: boolean;
-  custodianSiteId: string;
-  custodianName: string;
-  keysPublished: boolean;
-  summary: string;
-}
-
-export interface Federation {
-  id: string;
-  name: string;
-  hePreset: string;
-  quorum: number;
-  deadlineSeconds: number;
-  modelVersion: number;
-  parameterCount: number;
-  createdAt: string | null;
-  custody: Custody;
-}
-
-export interface Site {
-  id: string;
-  name: string;
-  state: string;
-  connected: boolean | null;
-  lastContact: string | null;
-  roundsContributed: number;
-}
-
-export interface Participant {
-  siteId: string;
-  siteName: string;
-  state: string;
-  samples: number;
-  metrics: Record<string, number>;
-  reason: string;
-}
-
-export interface Round {
-  id: string;
-  number: number;
-  state: string;
-  modelVersion: number;
-  resultModelVersion: number | null;
-  openedAt: string | null;
-  closedAt: string | null;
-  deadline: string | null;
-  durationSeconds: number | null;
-  participants: Participant[];
-  totalSamples: number;
-  meanLoss: number | null;
-  failureReason: string;
-}
-
-export interface Detail {
-  federation: Federation;
-  sites: Site[];
-  rounds: Round[];
 }
 
 export interface Finding {

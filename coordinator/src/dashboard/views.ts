@@ -1,73 +1,27 @@
 /**
  * What the dashboard's browser side receives: plain JSON views of federations, sites and rounds,
  * states by name, times as ISO strings. Built from the coordinator's messages (live) or from an
- * audit export's ledger (offline); coordinator/dashboard-ui/src/types.ts mirrors these shapes.
+ * audit export's ledger (offline). The shapes are defined once, in coordinator/dashboard-ui/src/view-types.ts.
  */
 import { type Federation, ParticipationState, type Round, type Site } from '@radfed/proto';
 import { participationName, roundStateName, siteStateName } from '../cli/format.js';
 
-export interface CustodyView {
-  encrypted: boolean;
-  custodianSiteId: string;
-  custodianName: string;
-  keysPublished: boolean;
-  /** One sentence for a person. */
-  summary: string;
-}
+export type {
+  CustodyView,
+  FederationDetail,
+  FederationView,
+  ParticipantView,
+  RoundView,
+  SiteView,
+} from '../../dashboard-ui/src/view-types.js';
 
-export interface FederationView {
-  id: string;
-  name: string;
-  hePreset: string;
-  quorum: number;
-  deadlineSeconds: number;
-  modelVersion: number;
-  parameterCount: number;
-  createdAt: string | null;
-  custody: CustodyView;
-}
-
-export interface SiteView {
-  id: string;
-  name: string;
-  state: string;
-  /** Unknown (null) offline. */
-  connected: boolean | null;
-  lastContact: string | null;
-  roundsContributed: number;
-}
-
-export interface ParticipantView {
-  siteId: string;
-  siteName: string;
-  state: string;
-  samples: number;
-  metrics: Record<string, number>;
-  reason: string;
-}
-
-export interface RoundView {
-  id: string;
-  number: number;
-  state: string;
-  modelVersion: number;
-  resultModelVersion: number | null;
-  openedAt: string | null;
-  closedAt: string | null;
-  deadline: string | null;
-  durationSeconds: number | null;
-  participants: ParticipantView[];
-  totalSamples: number;
-  /** Sample-weighted mean of the submitted updates' `loss`, when any reported one. */
-  meanLoss: number | null;
-  failureReason: string;
-}
-
-export interface FederationDetail {
-  federation: FederationView;
-  sites: SiteView[];
-  rounds: RoundView[];
-}
+import type {
+  CustodyView,
+  FederationView,
+  ParticipantView,
+  RoundView,
+  SiteView,
+} from '../../dashboard-ui/src/view-types.js';
 
 const iso = (d: Date | undefined) => (d ? d.toISOString() : null);
 
